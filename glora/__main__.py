@@ -1,0 +1,3 @@
+from glora.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""PEFT methods, one module each; :mod:`glora.methods.registry` maps names to them."""

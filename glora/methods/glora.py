@@ -1,0 +1,497 @@
+"""GLoRA -- Generalized LoRA (arXiv 2306.07967, Sec. 2.2-2.3): one adapted linear layer.
+
+Eq. 10, as the authors' code computes it (A and D act elementwise, C lives in the input space)::
+
+    W' = W0 + W0 ⊙ A + B                   (out, in)
+    b' = b0 + b0 ⊙ D + E + W0 @ C          (out,)
+
+The support tensors are entangled (weight sharing across the options of Eq. 11): each layer owns
+one set of tensors, R = max(ranks), and every option reads a slice of it.
+
+======  ===========  ======================================  =================  ===========
+tensor  parameters   option -> the slice it reads            shape of the term  scalars
+======  ===========  ======================================  =================  ===========
+A       A_d (out,R)  ``lora{r}``: A_d[:, :r] @ A_u[:r, :]     (out, in)          r·(out+in)
+        A_u (R,in)   ``vector``: A_d[:, 0]                   (out, 1)           out
+                     ``scalar``: A_d[0, 0]                   (1, 1)             1
+B       B_d, B_u     as A                                    as A               as A
+C       C_d (in,R)   ``lora{r}``: C_d[:, :r] @ C_u[:r, :]     (in, 1)            r·in + r
+        C_u (R,1)    ``vector``: C_d[:, 0]                   (in, 1)            in
+D       D (out,)     ``vector``: D; ``scalar``: D[0]         (out,) / (1,)      out / 1
+E       E (out,)     as D                                    as D               as D
+======  ===========  ======================================  =================  ===========
+
+``none`` (every tensor) is zero and costs nothing. A layer whose base has no bias has D = ``none``
+only (b0 ⊙ D would be zero whatever D holds). Initialisation: the ``_d`` factors, D and E are
+zero, the ``_u`` factors xavier-uniform, so a fresh supernet computes exactly the base layer.
+
+The forward never materialises an (out, in) matrix unless the choice needs one (a LoRA-type A,
+because W0 ⊙ (A_d A_u) has no low-rank shortcut):
+
+- A vector/scalar scales the output of ``x @ W0ᵀ``;
+- B LoRA is ``(x @ B_uᵀ) @ B_dᵀ``, B vector/scalar is ``sum(x) · b``;
+- C, D, E only change the bias, a matrix-vector product.
+
+``GLoRALinear.reference_forward`` keeps the plain formula (materialise W', b' every call, as the
+authors' code does) for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TENSORS = ("A", "B", "C", "D", "E")
+Choice = dict[str, str]
+
+_LORA = re.compile(r"lora(\d+)")
+
+
+def validate_ranks(ranks: Iterable[int]) -> tuple[int, ...]:
+    """Return ``ranks`` as a tuple of distinct positive ints, or raise ``ValueError``."""
+    try:
+        ranks = tuple(ranks)
+    except TypeError:
+        raise ValueError(f"ranks must be a sequence of positive ints, e.g. (8, 4); got {ranks!r}") from None
+    if not ranks:
+        raise ValueError("ranks is empty: give at least one LoRA rank, e.g. ranks=(8, 4)")
+    for r in ranks:
+        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+            raise ValueError(f"ranks must be positive ints, got {r!r} in {ranks!r}")
+    if len(set(ranks)) != len(ranks):
+        raise ValueError(f"ranks must be distinct, got {ranks!r}")
+    return ranks
+
+
+def layer_options(ranks: Sequence[int], has_bias: bool = True) -> dict[str, tuple[str, ...]]:
+    """The search space of one layer (Eq. 11): tensor name -> its options, LoRA ranks first."""
+    lora = tuple(f"lora{r}" for r in validate_ranks(ranks))
+    return {
+        "A": (*lora, "vector", "scalar", "none"),
+        "B": (*lora, "vector", "scalar", "none"),
+        "C": (*lora, "vector", "none"),
+        "D": ("vector", "scalar", "none") if has_bias else ("none",),
+        "E": ("vector", "scalar", "none"),
+    }
+
+
+def option_rank(option: str) -> int | None:
+    """``"lora8"`` -> 8; any other option -> None."""
+    m = _LORA.fullmatch(option)
+    return int(m.group(1)) if m else None
+
+
+def option_params(tensor: str, option: str, in_features: int, out_features: int) -> int:
+    """Number of trainable scalars one option uses (DESIGN §2; the head is not counted)."""
+    rank = option_rank(option)
+    if option == "none":
+        return 0
+    if option == "scalar":
+        return 1
+    if tensor == "C":
+        return in_features * rank + rank if rank else in_features
+    if rank:
+        return rank * (out_features + in_features)
+    return out_features  # vector of A, B, D, E
+
+
+def check_choice(choice: Mapping[str, str], options: Mapping[str, Sequence[str]], where: str = "") -> Choice:
+    """Validate one layer's choice against its options; returns a plain dict copy."""
+    at = f" for layer {where!r}" if where else ""
+    if not isinstance(choice, Mapping):
+        raise ValueError(f"a choice{at} must be a dict with keys {list(TENSORS)}, got {choice!r}")
+    if set(choice) != set(TENSORS):
+        raise ValueError(f"a choice{at} needs exactly the keys {list(TENSORS)}, got {sorted(choice)}")
+    for t in TENSORS:
+        if choice[t] not in options[t]:
+            raise ValueError(f"unknown option {choice[t]!r} for support tensor {t}{at}; valid: {list(options[t])}")
+    return {t: choice[t] for t in TENSORS}
+
+
+def equation_10(w0, b0, a, b, c, d, e):
+    """Eq. 10/13/14: ``W' = W0 + W0⊙A + B``, ``b' = b0 + b0⊙D + E + W0 @ C``.
+
+    ``w0`` (out, in); ``b0`` (out,) or None; ``a``, ``b`` broadcastable to (out, in) or None;
+    ``c`` (in, 1) or None; ``d``, ``e`` broadcastable to (out,) or None. None means the term is absent.
+    Returns ``(W', b')`` with ``b'`` None only when no term produces a bias.
+    """
+    weight = w0
+    if a is not None:
+        weight = weight + w0 * a
+    if b is not None:
+        weight = weight + b
+    bias = b0
+    if d is not None and b0 is not None:
+        bias = bias + b0 * d
+    for term in (e, None if c is None else (w0 @ c).squeeze(-1)):
+        if term is not None:
+            bias = term.expand(w0.shape[0]) if bias is None else bias + term
+    return weight, bias
+
+
+class GLoRALinear(nn.Module):
+    """A frozen ``nn.Linear`` (W0 (out, in), b0 (out,)) adapted with GLoRA support tensors.
+
+    Holds the base's own ``weight``/``bias`` Parameters (so state-dict keys match the plain model)
+    and the support tensors ``A_d, A_u, B_d, B_u, C_d, C_u, D, E``. ``set_choice(choice)`` fixes
+    the subnet path; ``set_choice(None)`` samples a choice per forward (supernet training).
+    """
+
+    def __init__(self, base: nn.Linear, ranks: Sequence[int] = (8, 4)):
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise ValueError(f"GLoRALinear wraps an nn.Linear, got {type(base).__name__}")
+        self.ranks = validate_ranks(ranks)
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight = base.weight
+        self.bias = base.bias
+        self.weight.requires_grad_(False)
+        if self.bias is not None:
+            self.bias.requires_grad_(False)
+        self.options = layer_options(self.ranks, has_bias=self.bias is not None)
+        rmax, out_f, in_f = max(self.ranks), self.out_features, self.in_features
+        kw = {"device": self.weight.device, "dtype": self.weight.dtype}
+        self.A_d = nn.Parameter(torch.zeros(out_f, rmax, **kw))
+        self.A_u = nn.Parameter(torch.empty(rmax, in_f, **kw))
+        self.B_d = nn.Parameter(torch.zeros(out_f, rmax, **kw))
+        self.B_u = nn.Parameter(torch.empty(rmax, in_f, **kw))
+        self.C_d = nn.Parameter(torch.zeros(in_f, rmax, **kw))
+        self.C_u = nn.Parameter(torch.empty(rmax, 1, **kw))
+        self.D = nn.Parameter(torch.zeros(out_f, **kw))
+        self.E = nn.Parameter(torch.zeros(out_f, **kw))
+        for u in (self.A_u, self.B_u, self.C_u):
+            nn.init.xavier_uniform_(u)
+        self.choice: Choice | None = None
+        self.impl: Literal["fast", "reference"] = "fast"
+        self.generator: torch.Generator | None = None
+
+    SUPPORT_TENSORS = ("A_d", "A_u", "B_d", "B_u", "C_d", "C_u", "D", "E")
+
+    def support_tensors(self) -> dict[str, nn.Parameter]:
+        """The trainable tensors, by name."""
+        return {n: getattr(self, n) for n in self.SUPPORT_TENSORS}
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, ranks={self.ranks}, choice={self.choice}")
+
+    # -- choices ---------------------------------------------------------------------------
+    def set_choice(self, choice: Mapping[str, str] | None) -> None:
+        """Fix the path (a dict ``{"A": ..., ..., "E": ...}``), or None to sample every forward."""
+        self.choice = None if choice is None else check_choice(choice, self.options)
+
+    def sample_choice(self, generator: torch.Generator | None = None) -> Choice:
+        """A choice drawn uniformly and independently per support tensor (torch RNG)."""
+        gen = generator if generator is not None else self.generator
+        sizes = [len(self.options[t]) for t in TENSORS]
+        k = int(torch.randint(0, math.prod(sizes), (1,), generator=gen))  # one draw, decoded mixed-radix
+        choice = {}
+        for t, n in zip(TENSORS, sizes):
+            k, i = divmod(k, n)
+            choice[t] = self.options[t][i]
+        return choice
+
+    def _current_choice(self) -> Choice:
+        return self.choice if self.choice is not None else self.sample_choice()
+
+    # -- the support tensors of a choice ---------------------------------------------------
+    def _factor(self, option: str, d: torch.Tensor, u: torch.Tensor | None):
+        """The slice of an entangled (d, u) pair that ``option`` reads; None for ``none``.
+
+        LoRA returns the pair ``(d[:, :r], u[:r])``; vector ``d[:, :1]``; scalar ``d[:1, :1]``.
+        """
+        rank = option_rank(option)
+        if rank is not None:
+            return d[:, :rank], u[:rank]
+        if option == "vector":
+            return d[:, :1]
+        if option == "scalar":
+            return d[:1, :1]
+        return None
+
+    def _dense(self, option: str, d: torch.Tensor, u: torch.Tensor):
+        """A or B or C as a (broadcastable) dense tensor; materialises LoRA products."""
+        f = self._factor(option, d, u)
+        return f[0] @ f[1] if isinstance(f, tuple) else f
+
+    def _vector(self, option: str, v: torch.Tensor):
+        """D or E: the full vector, its first element, or None."""
+        return {"vector": v, "scalar": v[:1], "none": None}[option]
+
+    def dense_support(self, choice: Mapping[str, str]):
+        """(A, B, C, D, E) for ``choice`` as dense tensors of Eq. 10 (None where ``none``)."""
+        return (self._dense(choice["A"], self.A_d, self.A_u), self._dense(choice["B"], self.B_d, self.B_u),
+                self._dense(choice["C"], self.C_d, self.C_u), self._vector(choice["D"], self.D),
+                self._vector(choice["E"], self.E))
+
+    def _bias(self, choice: Choice) -> torch.Tensor | None:
+        """b' = b0 + b0⊙D + E + W0 @ C (Eq. 14) without materialising anything (out, in)."""
+        c = self._dense(choice["C"], self.C_d, self.C_u)
+        d, e = self._vector(choice["D"], self.D), self._vector(choice["E"], self.E)
+        return equation_10(self.weight, self.bias, None, None, c, d, e)[1]
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., in) -> (..., out) under the current (or a freshly sampled) choice."""
+        choice = self._current_choice()
+        if self.impl == "reference":
+            return self.reference_forward(x, choice)
+        return self.fast_forward(x, choice)
+
+    def fast_forward(self, x: torch.Tensor, choice: Choice) -> torch.Tensor:
+        """Eq. 10 computed term by term; only a LoRA-type A builds an (out, in) matrix."""
+        bias = self._bias(choice)
+        a = self._factor(choice["A"], self.A_d, self.A_u)
+        if isinstance(a, tuple):  # W0 ⊙ (A_d A_u) has no low-rank shortcut
+            y = F.linear(x, self.weight + self.weight * (a[0] @ a[1]), bias)
+        else:
+            y = F.linear(x, self.weight, bias)
+            if a is not None:  # (W0 ⊙ a) x = a ⊙ (W0 x): scale the output, not the weight
+                y = y + (y if bias is None else y - bias) * a.squeeze(-1)
+        b = self._factor(choice["B"], self.B_d, self.B_u)
+        if isinstance(b, tuple):
+            y = y + F.linear(F.linear(x, b[1]), b[0])
+        elif b is not None:  # B x with B constant along each row is b ⊙ sum(x)
+            y = y + x.sum(-1, keepdim=True) * b.squeeze(-1)
+        return y
+
+    def reference_forward(self, x: torch.Tensor, choice: Mapping[str, str] | None = None) -> torch.Tensor:
+        """The plain formula: materialise W' and b' (Eq. 10), then one ``F.linear``."""
+        weight, bias = equation_10(self.weight, self.bias, *self.dense_support(choice or self._current_choice()))
+        return F.linear(x, weight, bias)
+
+    # -- structural re-parameterisation ----------------------------------------------------
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        """A plain ``nn.Linear`` with W_uni, b_uni (Eq. 13-14) for the fixed choice.
+
+        Computed in float64 from the original W0, b0 in every term, then cast back. A bias is
+        created when the base has none but the choice produces one (C or E not ``none``).
+        """
+        if self.choice is None:
+            raise ValueError("merged() needs a fixed choice: call set_choice(choice) first")
+        w0 = self.weight.double()
+        b0 = None if self.bias is None else self.bias.double()
+        support = [None if t is None else t.double() for t in self.dense_support(self.choice)]
+        weight, bias = equation_10(w0, b0, *support)
+        out = nn.Linear(self.in_features, self.out_features, bias=bias is not None,
+                        device=self.weight.device, dtype=self.weight.dtype)
+        out.weight.copy_(weight)
+        if bias is not None:
+            out.bias.copy_(bias)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole models
+# ---------------------------------------------------------------------------------------------
+
+#: Default target linears per timm family (regex, full match on the module name): ViT-B/16 adapts
+#: qkv, proj, fc1, fc2 of every block (48 layers); Swin adapts every linear in its blocks and the
+#: patch-merging reductions (appendix C).
+TARGETS = {
+    "VisionTransformer": r"blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(fc1|fc2))",
+    "SwinTransformer": r"layers\.\d+\.(blocks\.\d+\..+|downsample\.reduction)",
+}
+
+
+def _target_names(model: nn.Module, target_modules: str | Sequence[str] | None) -> list[str]:
+    if target_modules is None:
+        family = type(model).__name__
+        if family not in TARGETS:
+            raise ValueError(f"no default GLoRA targets for a {family}; pass target_modules= (a regex or a "
+                             f"list of nn.Linear names). Known families: {sorted(TARGETS)}")
+        target_modules = TARGETS[family]
+    if isinstance(target_modules, str):
+        pattern = re.compile(target_modules)
+        names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and pattern.fullmatch(n)]
+        if not names:
+            raise ValueError(f"no nn.Linear in the {type(model).__name__} matches {target_modules!r}")
+        return names
+    linears = {n for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    missing = [n for n in target_modules if n not in linears]
+    if missing or not target_modules:
+        raise ValueError(f"target_modules must name nn.Linear modules of the model; not found: {missing}")
+    return [n for n, m in model.named_modules() if n in set(target_modules)]
+
+
+def glora_layers(model: nn.Module) -> dict[str, GLoRALinear]:
+    """The model's GLoRA layers, name -> layer, in module order."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, GLoRALinear)}
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+
+def head_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The classifier head's parameters by full name (timm's ``get_classifier()``), else empty."""
+    get = getattr(model, "get_classifier", None)
+    head = get() if callable(get) else None
+    if not isinstance(head, nn.Module):
+        return {}
+    ids = {id(p) for p in head.parameters()}
+    return {n: p for n, p in model.named_parameters() if id(p) in ids}
+
+
+def apply_glora(model: nn.Module, ranks: Sequence[int] = (8, 4),
+                target_modules: str | Sequence[str] | None = None) -> list[str]:
+    """Wrap the target linears of ``model`` in place with :class:`GLoRALinear`.
+
+    Freezes everything but the support tensors and the classifier head. ``target_modules``
+    (a regex matched in full against module names, or a list of names) defaults to
+    :data:`TARGETS` for the model's family. Returns the adapted module names in module order.
+    """
+    ranks = validate_ranks(ranks)
+    if glora_layers(model):
+        raise ValueError("the model already has GLoRA layers; apply_glora works on a plain model")
+    names = _target_names(model, target_modules)
+    model.requires_grad_(False)
+    for name in names:
+        _replace(model, name, GLoRALinear(model.get_submodule(name), ranks))
+    for p in head_parameters(model).values():
+        p.requires_grad_(True)
+    return names
+
+
+def _layers_or_raise(model: nn.Module) -> dict[str, GLoRALinear]:
+    layers = glora_layers(model)
+    if not layers:
+        raise ValueError("the model has no GLoRA layers: call glora.apply_glora(model) first")
+    return layers
+
+
+def check_choices(layers: Mapping[str, GLoRALinear], choices: Mapping[str, Mapping[str, str]]) -> dict[str, Choice]:
+    """Validate a model-wide choice dict (layer name -> choice) against ``layers``."""
+    missing = [n for n in layers if n not in choices]
+    unknown = [n for n in choices if n not in layers]
+    if missing or unknown:
+        raise ValueError(f"choices must name every GLoRA layer exactly once; missing: {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''} ({len(missing)}), unknown: {unknown[:5]}")
+    return {n: check_choice(choices[n], layer.options, n) for n, layer in layers.items()}
+
+
+def set_choices(model: nn.Module, choices: Mapping[str, Mapping[str, str]] | None) -> None:
+    """Fix every GLoRA layer's path (``choices``: name -> choice), or None: sample per forward."""
+    layers = _layers_or_raise(model)
+    if choices is None:
+        for layer in layers.values():
+            layer.set_choice(None)
+        return
+    for name, choice in check_choices(layers, choices).items():
+        layers[name].set_choice(choice)
+
+
+def set_impl(model: nn.Module, impl: Literal["fast", "reference"]) -> None:
+    """Switch every GLoRA layer between the fast forward and the plain formula (benchmarks)."""
+    if impl not in ("fast", "reference"):
+        raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}")
+    for layer in _layers_or_raise(model).values():
+        layer.impl = impl
+
+
+@torch.no_grad()
+def merge_glora(model: nn.Module, choices: Mapping[str, Mapping[str, str]]) -> nn.Module:
+    """Structural re-parameterisation (Eq. 12-14): a new plain model equal to the subnet.
+
+    Every GLoRA layer becomes an ``nn.Linear`` with W_uni, b_uni; the input model (its choices
+    included) is left untouched. All parameters of the result are trainable, as in a fresh timm model.
+    """
+    import copy
+
+    layers = _layers_or_raise(model)
+    choices = check_choices(layers, choices)
+    saved = {n: layer.choice for n, layer in layers.items()}
+    try:
+        merged = {}
+        for name, layer in layers.items():
+            layer.set_choice(choices[name])
+            merged[name] = layer.merged()
+    finally:
+        for name, layer in layers.items():
+            layer.choice = saved[name]
+    memo = {id(layer): merged[name] for name, layer in layers.items()}  # don't copy support tensors
+    plain = copy.deepcopy(model, memo)
+    plain.requires_grad_(True)
+    return plain
+
+
+# ---------------------------------------------------------------------------------------------
+# Supernet checkpoints: the trainable tensors only (support tensors + head), as safetensors
+# ---------------------------------------------------------------------------------------------
+
+SUPERNET_FORMAT = "glora-supernet/1"
+
+
+def supernet_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Support tensors of every GLoRA layer and the head's parameters, by full parameter name."""
+    state = {f"{n}.{t}": p for n, layer in _layers_or_raise(model).items()
+             for t, p in layer.support_tensors().items()}
+    state.update(head_parameters(model))
+    return state
+
+
+def save_supernet(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write :func:`supernet_state` to ``path`` (safetensors), with the ranks in the metadata.
+
+    Written to a temporary file first and renamed, so a killed job never leaves half a file.
+    """
+    import json
+    import os
+
+    from safetensors.torch import save_file
+
+    layers = _layers_or_raise(model)
+    meta = {"format": SUPERNET_FORMAT,
+            "ranks": json.dumps({n: list(layer.ranks) for n, layer in layers.items()})}
+    meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    tensors = {k: v.detach().contiguous().cpu() for k, v in supernet_state(model).items()}
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_supernet(model: nn.Module, path) -> dict[str, str]:
+    """Load a :func:`save_supernet` file into an adapted ``model`` (same layers, ranks, head).
+
+    Raises ``ValueError`` naming the file and every mismatching key; returns the file's metadata.
+    """
+    import json
+
+    from safetensors import safe_open
+
+    layers = _layers_or_raise(model)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise ValueError(f"supernet checkpoint {path} does not exist") from None
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+    if meta.get("format") != SUPERNET_FORMAT:
+        raise ValueError(f"{path} is not a GLoRA supernet checkpoint (format {meta.get('format')!r}, "
+                         f"expected {SUPERNET_FORMAT!r})")
+    ranks = {n: list(layer.ranks) for n, layer in layers.items()}
+    if json.loads(meta["ranks"]) != ranks:
+        raise ValueError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
+                         "apply_glora with the same ranks and target_modules as at training time")
+    state = supernet_state(model)
+    missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
+    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(state[k].shape)}"
+              for k in sorted(set(state) & set(tensors)) if tensors[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path} does not fit this model: missing {missing}, unexpected {unexpected}, "
+                         f"shape mismatches {shapes} (is the head's number of classes the same?)")
+    with torch.no_grad():
+        for k, p in state.items():
+            p.copy_(tensors[k])
+    return meta

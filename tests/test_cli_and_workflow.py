@@ -1,0 +1,94 @@
+"""The command line, the demo job and the Snakefile as users run them."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_model
+
+from glora.cli import main
+from glora.demo import run_demo, synthetic_squares
+from glora.models import create_backbone
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def test_help_lists_every_stage():
+    out = subprocess.run([sys.executable, "-m", "glora", "--help"], capture_output=True, text=True, check=True)
+    for stage in ("demo", "space"):
+        assert stage in out.stdout
+
+
+def test_space_reports_the_exact_subnet_count(capsys):
+    assert main(["space", "--backbone", "vit_base_patch16_224.orig_in21k", "--ranks", "8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["layers"] == 48 and int(report["subnets"]) == 432**48
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["space", "--ranks", "0"], "ranks must be positive"),
+    (["space", "--backbone", "resnet50"], "unknown backbone 'resnet50'; known: ["),
+])
+def test_cli_errors_are_one_clear_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_demo_writes_verified_outputs(tmp_path):
+    summary = run_demo(tmp_path, epochs=2, candidates=4, budget_m=1.0, seed=1, quiet=True)
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk == summary
+    assert summary["candidates_within_budget"] == 4 and summary["adapted_layers"] == 16
+    assert summary["max_abs_diff_merged_vs_supernet"] <= 1e-5
+    assert len(json.loads((tmp_path / "choices.json").read_text())) == 16
+    assert (tmp_path / "candidates.csv").read_text().splitlines()[0] == "candidate,params,val_acc"
+    plain = create_backbone("vit_mini", num_classes=4).eval()  # the export loads into a plain timm model
+    load_model(plain, str(tmp_path / "merged.safetensors"))
+    x, y = synthetic_squares(128, 4, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert plain(x).shape == (128, 4)
+
+
+def test_demo_budget_too_small_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no sampled subnet fits budget_m=1e-06"):
+        run_demo(tmp_path, epochs=1, candidates=2, budget_m=1e-6, quiet=True)
+
+
+def snakemake(workdir, *args):
+    return subprocess.run([SNAKEMAKE, "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    for item in ("Snakefile", "config.yaml", "config", "workflow", "envs"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    return tmp_path
+
+
+def test_snakemake_dry_run_plans_the_demo(workflow_copy):
+    run = snakemake(workflow_copy, "--dry-run", "--cores", "1")
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert "demo" in run.stdout
+    mini = snakemake(workflow_copy, "--dry-run", "--cores", "1", "--configfile", "config/mini.yaml")
+    assert mini.returncode == 0, mini.stderr + mini.stdout
+
+
+def test_snakemake_rejects_an_unknown_config_key(workflow_copy):
+    config = workflow_copy / "config.yaml"
+    config.write_text(config.read_text() + "\nepochs_typo: 3\n")
+    run = snakemake(workflow_copy, "--dry-run", "--cores", "1")
+    assert run.returncode != 0
+    assert "epochs_typo" in run.stderr + run.stdout
+
+
+def test_snakemake_lint_is_clean(workflow_copy):
+    run = snakemake(workflow_copy, "--lint")
+    assert run.returncode == 0 and "good condition" in run.stdout + run.stderr, run.stdout + run.stderr
