@@ -245,21 +245,31 @@ class GLoRALinear(nn.Module):
         return self.fast_forward(x, choice)
 
     def fast_forward(self, x: torch.Tensor, choice: Choice) -> torch.Tensor:
-        """Eq. 10 computed term by term; only a LoRA-type A builds an (out, in) matrix."""
+        """Eq. 10 term by term, with as few passes over the activations as possible.
+
+        Only a LoRA-type A builds an (out, in) matrix. A vector/scalar ``a`` rescales the output:
+        ``(W0 ⊙ a) x + b' = (1 + a) ⊙ y - a ⊙ b'`` with ``y = W0 x + b'``, one fused pass that is
+        exact when ``a = 0``. B is always low rank (vector and scalar are ``b 1ᵀ``) and is added by
+        one ``addmm``.
+        """
         bias = self._bias(choice)
         a = self._factor(choice["A"], self.A_d, self.A_u)
         if isinstance(a, tuple):  # W0 ⊙ (A_d A_u) has no low-rank shortcut
-            y = F.linear(x, self.weight + self.weight * (a[0] @ a[1]), bias)
+            y = F.linear(x, torch.addcmul(self.weight, self.weight, a[0] @ a[1]), bias)
         else:
             y = F.linear(x, self.weight, bias)
-            if a is not None:  # (W0 ⊙ a) x = a ⊙ (W0 x): scale the output, not the weight
-                y = y + (y if bias is None else y - bias) * a.squeeze(-1)
+            if a is not None:
+                scale = 1 + a.squeeze(-1)
+                y = y * scale if bias is None else torch.addcmul(-(a.squeeze(-1) * bias), y, scale)
         b = self._factor(choice["B"], self.B_d, self.B_u)
-        if isinstance(b, tuple):
-            y = y + F.linear(F.linear(x, b[1]), b[0])
-        elif b is not None:  # B x with B constant along each row is b ⊙ sum(x)
-            y = y + x.sum(-1, keepdim=True) * b.squeeze(-1)
-        return y
+        if b is None:
+            return y
+        flat_x = x.reshape(-1, self.in_features)
+        if isinstance(b, tuple):  # (x B_uᵀ) B_dᵀ
+            down, up = flat_x @ b[1].T, b[0].T
+        else:  # B = b 1ᵀ: B x = b · sum(x)
+            down, up = flat_x.sum(-1, keepdim=True), b.reshape(1, -1).expand(1, self.out_features)
+        return torch.addmm(y.reshape(-1, self.out_features), down, up).view(y.shape)
 
     def reference_forward(self, x: torch.Tensor, choice: Mapping[str, str] | None = None) -> torch.Tensor:
         """The plain formula: materialise W' and b' (Eq. 10), then one ``F.linear``."""
