@@ -8,14 +8,21 @@ Training step = forward + backward + AdamW on the trainable parameters, for:
 - ``lora``      LoRA r=8 on qkv (GLoRA's degenerate path B = B_d B_u, which is LoRA's computation);
 - ``full``      full fine-tuning.
 
-Each configuration runs in its own process so that its peak memory (max RSS on CPU, peak allocated
-on CUDA) is its own. Inference: the merged model vs the untouched timm model at batch 1, 4, 16.
+Step times are medians over steps interleaved across the four configurations (so that the machine's
+drift hits all alike); peak memory (max RSS on CPU, peak allocated on CUDA) is measured with each
+configuration alone in its own process. Inference: the merged model vs the untouched timm model at batch 1, 4, 16.
 
     python benchmarks/bench_glora_step.py                 # ViT-B/16 at batch 8 and the tiny ViT at 64
     python benchmarks/bench_glora_step.py --quick         # tiny ViT only
     python benchmarks/bench_glora_step.py --device cuda
 
 Targets (issue 2): glora step ≤ 0.85× plain and ≤ 1.0× full; merged inference ≥ 0.98× untouched.
+
+On CPU, glibc hands every large freed block back to the kernel, so each new activation tensor pays
+page faults on first touch; GLoRA's extra (small) activation terms suffer from that more than one big
+matmul does. To measure the arithmetic rather than the allocator, keep freed memory in the heap:
+
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 python benchmarks/bench_glora_step.py
 """
 
 from __future__ import annotations
@@ -67,30 +74,51 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(config: str, backbone: str, batch: int, steps: int, device: str) -> dict:
-    """One configuration's training step: median seconds and memory."""
-    model = build(config, backbone, device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
-    x = torch.randn(batch, *get_backbone(backbone).input_size, device=device)
-    y = torch.randint(0, 100, (batch,), device=device)
+class Trainer:
+    """One configuration's model, optimiser and a fixed batch; ``step()`` returns its seconds."""
+
+    def __init__(self, config: str, backbone: str, batch: int, device: str):
+        self.model = build(config, backbone, device).train()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optim = torch.optim.AdamW(self.params, lr=1e-4, weight_decay=1e-4)
+        self.x = torch.randn(batch, *get_backbone(backbone).input_size, device=device)
+        self.y = torch.randint(0, 100, (batch,), device=device)
+        self.device = device
+
+    def step(self) -> float:
+        sync(self.device)
+        start = time.perf_counter()
+        loss = F.cross_entropy(self.model(self.x), self.y)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        sync(self.device)
+        return time.perf_counter() - start
+
+
+def child(config: str, backbone: str, batch: int, device: str) -> dict:
+    """Peak memory of one configuration, alone in its process (two steps: AdamW state included)."""
+    trainer = Trainer(config, backbone, batch, device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     before = peak_memory_mb(device)
-    times = []
-    for step in range(steps + 1):
-        sync(device)
-        start = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        sync(device)
-        if step:  # the first step warms up allocators and AdamW state
-            times.append(time.perf_counter() - start)
+    trainer.step()
+    trainer.step()
     peak = peak_memory_mb(device)
-    return {"config": config, "seconds": statistics.median(times), "peak_mb": peak,
-            "step_mb": peak - before, "trainable": sum(p.numel() for p in params)}
+    return {"peak_mb": peak, "step_mb": peak - before, "trainable": sum(p.numel() for p in trainer.params)}
+
+
+def step_times(backbone: str, batch: int, steps: int, device: str) -> dict[str, float]:
+    """Median step seconds per configuration, the configurations interleaved step by step so
+    that the machine's drift hits them all alike."""
+    trainers = {c: Trainer(c, backbone, batch, device) for c in CONFIGS}
+    for t in trainers.values():
+        t.step()  # warm-up: allocators, AdamW state
+    times = {c: [] for c in CONFIGS}
+    for _ in range(steps):
+        for c, t in trainers.items():
+            times[c].append(t.step())
+    return {c: statistics.median(v) for c, v in times.items()}
 
 
 @torch.no_grad()
@@ -124,16 +152,17 @@ def inference(backbone: str, device: str, batches=(1, 4, 16), seconds: float = 4
     return rows
 
 
-def run_child(config: str, backbone: str, batch: int, steps: int, device: str) -> dict:
+def run_child(config: str, backbone: str, batch: int, device: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", config, "--backbone", backbone, "--batch",
-                          str(batch), "--steps", str(steps), "--device", device],
-                         capture_output=True, text=True, check=True)
+                          str(batch), "--device", device], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def report(backbone: str, batch: int, steps: int, device: str) -> None:
-    rows = {c: run_child(c, backbone, batch, steps, device) for c in CONFIGS}
-    print(f"\n## training step: {backbone}, batch {batch}, {device}, median of {steps} steps")
+    rows = {c: run_child(c, backbone, batch, device) for c in CONFIGS}
+    for c, seconds in step_times(backbone, batch, steps, device).items():
+        rows[c]["seconds"] = seconds
+    print(f"\n## training step: {backbone}, batch {batch}, {device}, median of {steps} interleaved steps")
     print(f"{'config':8} {'s/step':>8} {'peak MB':>9} {'step MB':>9} {'trainable':>11}")
     for c, r in rows.items():
         print(f"{c:8} {r['seconds']:8.3f} {r['peak_mb']:9.0f} {r['step_mb']:9.0f} {r['trainable']:11d}")
@@ -148,16 +177,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny ViT only")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5, help="ViT-B/16 steps per configuration")
     parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--backbone", default="vit_mini", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.backbone, args.batch, args.steps, args.device)))
+        print(json.dumps(child(args.child, args.backbone, args.batch, args.device)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    setups = [("vit_mini", 64, max(args.steps, 10))]
+    setups = [("vit_mini", 64, max(args.steps, 30))]
     if not args.quick:
         setups.append(("vit_base_patch16_224.orig_in21k", 8, args.steps))
     for backbone, batch, steps in setups:

@@ -27,9 +27,10 @@ def all_choices(options):
 
 
 def pretrained_like(name: str, num_classes: int = 7, seed: int = 0) -> torch.nn.Module:
-    """A timm backbone in eval mode whose linear biases are non-zero, as in a pre-trained model.
+    """A timm backbone in eval mode whose biases and norm affines are not at their init values.
 
-    (timm initialises biases to zero, which would hide every b0 ⊙ D term.)
+    timm initialises biases to zero and LayerNorm to the identity affine: that hides every b0 ⊙ D
+    term, and makes a B vector/scalar after a LayerNorm see sum(x) = 0. Pre-trained models have neither.
     """
     torch.manual_seed(seed)
     model = create_backbone(name, num_classes=num_classes).eval()
@@ -37,6 +38,9 @@ def pretrained_like(name: str, num_classes: int = 7, seed: int = 0) -> torch.nn.
         for m in model.modules():
             if isinstance(m, torch.nn.Linear) and m.bias is not None:
                 m.bias.normal_(0, 0.02)
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.normal_(1, 0.1)
+                m.bias.normal_(0, 0.1)
     return model
 
 

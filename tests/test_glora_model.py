@@ -241,3 +241,22 @@ def test_supernet_save_load_round_trip(tmp_path, vit_mini, rng):
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.safetensors is not a readable safetensors file"):
         glora.load_supernet(fresh, tmp_path / "junk.safetensors")
+
+
+def test_bf16_autocast_forward_and_backward(vit_mini):
+    """Mixed precision (off by default, as in the paper) runs and stays close to fp32."""
+    glora.apply_glora(vit_mini, ranks=(8, 4))
+    randomize_support(vit_mini)
+    space = glora.SearchSpace.from_model(vit_mini)
+    x = torch.randn(4, 3, 32, 32)
+    for seed in range(5):
+        glora.set_choices(vit_mini, space.sample(seed))
+        with torch.no_grad():
+            expect = vit_mini(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = vit_mini(x)
+        assert out.dtype == torch.bfloat16
+        assert max_diff(out.float(), expect) < 2e-2
+        vit_mini.zero_grad(set_to_none=True)
+        out.float().sum().backward()
+        assert vit_mini.head.weight.grad is not None

@@ -26,7 +26,7 @@ only (b0 ⊙ D would be zero whatever D holds). Initialisation: the ``_d`` facto
 zero, the ``_u`` factors xavier-uniform, so a fresh supernet computes exactly the base layer.
 
 The forward never materialises an (out, in) matrix unless the choice needs one (a LoRA-type A,
-because W0 ⊙ (A_d A_u) has no low-rank shortcut):
+because W0 ⊙ (A_d A_u) has no low-rank shortcut; B is then folded into that matrix too):
 
 - A vector/scalar scales the output of ``x @ W0ᵀ``;
 - B LoRA is ``(x @ B_uᵀ) @ B_dᵀ``, B vector/scalar is ``sum(x) · b``;
@@ -247,20 +247,22 @@ class GLoRALinear(nn.Module):
     def fast_forward(self, x: torch.Tensor, choice: Choice) -> torch.Tensor:
         """Eq. 10 term by term, with as few passes over the activations as possible.
 
-        Only a LoRA-type A builds an (out, in) matrix. A vector/scalar ``a`` rescales the output:
+        Only a LoRA-type A builds an (out, in) matrix; B then joins it, since the weight gradient is
+        paid for anyway. Otherwise a vector/scalar ``a`` rescales the output:
         ``(W0 ⊙ a) x + b' = (1 + a) ⊙ y - a ⊙ b'`` with ``y = W0 x + b'``, one fused pass that is
         exact when ``a = 0``. B is always low rank (vector and scalar are ``b 1ᵀ``) and is added by
         one ``addmm``.
         """
         bias = self._bias(choice)
         a = self._factor(choice["A"], self.A_d, self.A_u)
-        if isinstance(a, tuple):  # W0 ⊙ (A_d A_u) has no low-rank shortcut
-            y = F.linear(x, torch.addcmul(self.weight, self.weight, a[0] @ a[1]), bias)
-        else:
-            y = F.linear(x, self.weight, bias)
-            if a is not None:
-                scale = 1 + a.squeeze(-1)
-                y = y * scale if bias is None else torch.addcmul(-(a.squeeze(-1) * bias), y, scale)
+        if isinstance(a, tuple):  # W0 ⊙ (A_d A_u) has no low-rank shortcut: build W', B included
+            weight = torch.addcmul(self.weight, self.weight, a[0] @ a[1])
+            b = self._dense(choice["B"], self.B_d, self.B_u)
+            return F.linear(x, weight if b is None else weight + b, bias)
+        y = F.linear(x, self.weight, bias)
+        if a is not None:
+            scale = 1 + a.squeeze(-1)
+            y = y * scale if bias is None else torch.addcmul(-(a.squeeze(-1) * bias), y, scale)
         b = self._factor(choice["B"], self.B_d, self.B_u)
         if b is None:
             return y
