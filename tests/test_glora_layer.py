@@ -76,10 +76,45 @@ def test_every_choice_fast_equals_reference_and_plain_formula(bias):
     x = torch.randn(3, 5, IN)
     for choice in all_choices(layer.options):
         expect = plain_formula(layer, choice, x)
-        fast = layer.fast_forward(x, choice)
-        ref = layer.reference_forward(x, choice)
-        assert (fast.double() - expect).abs().max() < 1e-5, choice
-        assert (ref.double() - expect).abs().max() < 1e-5, choice
+        layer.set_choice(choice)
+        for out in (layer(x), layer.fast_forward(x, choice), layer.reference_forward(x, choice)):
+            assert out.shape == (3, 5, OUT)
+            assert (out.double() - expect).abs().max() < 1e-5, choice
+
+
+def grads(layer, x, choice, impl):
+    """Gradients of a fixed random projection of the output w.r.t. x and every support tensor."""
+    x = x.detach().clone().requires_grad_(True)
+    layer.zero_grad(set_to_none=True)
+    layer.set_choice(choice)
+    layer.impl = impl
+    out = layer(x)
+    out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape))
+    layer.impl = "fast"
+    return [x.grad] + [p.grad for p in layer.support_tensors().values()]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_every_choice_hand_written_backward_equals_autograd_of_the_plain_formula(bias):
+    layer = make_layer(bias=bias).double()
+    x = torch.randn(2, 3, IN, dtype=torch.float64)
+    for choice in all_choices(layer.options):
+        for got, expect in zip(grads(layer, x, choice, "fast"), grads(layer, x, choice, "reference")):
+            if expect is None or not expect.any():
+                assert got is None or not got.any(), choice
+            else:
+                assert torch.allclose(got, expect, atol=1e-12, rtol=1e-9), choice
+
+
+def test_gradcheck_on_a_few_paths():
+    layer = make_layer(ranks=(2, 1)).double()
+    x = torch.randn(3, IN, dtype=torch.float64, requires_grad=True)
+    params = list(layer.support_tensors().values())
+    for choice in ({"A": "lora2", "B": "lora1", "C": "lora2", "D": "vector", "E": "scalar"},
+                   {"A": "vector", "B": "scalar", "C": "vector", "D": "scalar", "E": "vector"},
+                   {"A": "scalar", "B": "lora2", "C": "none", "D": "none", "E": "none"}):
+        layer.set_choice(choice)
+        assert torch.autograd.gradcheck(lambda x, *p: layer(x), (x, *params))
 
 
 def test_fresh_layer_equals_base_exactly_for_every_choice():
