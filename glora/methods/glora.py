@@ -250,8 +250,8 @@ class GLoRALinear(nn.Module):
         Only a LoRA-type A builds an (out, in) matrix; B then joins it, since the weight gradient is
         paid for anyway. Otherwise a vector/scalar ``a`` rescales the output:
         ``(W0 ⊙ a) x + b' = (1 + a) ⊙ y - a ⊙ b'`` with ``y = W0 x + b'``, one fused pass that is
-        exact when ``a = 0``. B is always low rank (vector and scalar are ``b 1ᵀ``) and is added by
-        one ``addmm``.
+        exact when ``a = 0``. B is always low rank (vector and scalar are ``b 1ᵀ``) and is added in
+        place by one ``addmm_``.
         """
         bias = self._bias(choice)
         a = self._factor(choice["A"], self.A_d, self.A_u)
@@ -271,7 +271,9 @@ class GLoRALinear(nn.Module):
             down, up = flat_x @ b[1].T, b[0].T
         else:  # B = b 1ᵀ: B x = b · sum(x)
             down, up = flat_x.sum(-1, keepdim=True), b.reshape(1, -1).expand(1, self.out_features)
-        return torch.addmm(y.reshape(-1, self.out_features), down, up).view(y.shape)
+        # y is fresh and saved by no one: add in place (in-place ops don't autocast, so match y's dtype)
+        y.view(-1, self.out_features).addmm_(down.to(y.dtype), up.to(y.dtype))
+        return y
 
     def reference_forward(self, x: torch.Tensor, choice: Mapping[str, str] | None = None) -> torch.Tensor:
         """The plain formula: materialise W' and b' (Eq. 10), then one ``F.linear``."""
