@@ -20,15 +20,27 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Backbone:
-    """A backbone record: timm architecture, its overrides, and the input it expects."""
+    """A backbone record: timm architecture, its overrides, and the input it expects.
+
+    With a pretrained ``tag``, the input size, mean/std and interpolation are read from timm's pretrained
+    config of ``arch.tag`` (what the checkpoint was trained with); without one they must be given.
+    """
 
     arch: str
     tag: str | None = None
     overrides: dict = field(default_factory=dict)
-    input_size: tuple[int, int, int] = (3, 224, 224)
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    interpolation: str = "bicubic"
+    input_size: tuple[int, int, int] | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    interpolation: str | None = None
+
+    def __post_init__(self):
+        cfg = timm.models.get_pretrained_cfg(self.timm_name).to_dict() if self.tag else {}
+        for key in ("input_size", "mean", "std", "interpolation"):
+            if getattr(self, key) is None:
+                if key not in cfg:
+                    raise ValueError(f"backbone {self.arch!r} without a pretrained tag needs {key}")
+                object.__setattr__(self, key, tuple(cfg[key]) if key != "interpolation" else cfg[key])
 
     @property
     def timm_name(self) -> str:
@@ -37,17 +49,16 @@ class Backbone:
 
 BACKBONES: dict[str, Backbone] = {
     "vit_base_patch16_224.orig_in21k": Backbone("vit_base_patch16_224", "orig_in21k"),
-    "swin_base_patch4_window7_224.ms_in22k": Backbone(
-        "swin_base_patch4_window7_224", "ms_in22k", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    "swin_base_patch4_window7_224.ms_in22k": Backbone("swin_base_patch4_window7_224", "ms_in22k"),
     "vit_mini": Backbone(
         "vit_base_patch16_224",
         overrides={"img_size": 32, "patch_size": 8, "embed_dim": 128, "depth": 4, "num_heads": 4},
-        input_size=(3, 32, 32)),
+        input_size=(3, 32, 32), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"),
     "swin_mini": Backbone(
         "swin_base_patch4_window7_224",
         overrides={"img_size": 32, "patch_size": 2, "window_size": 4, "embed_dim": 32,
                    "depths": (2, 2, 2), "num_heads": (2, 4, 8)},
-        input_size=(3, 32, 32)),
+        input_size=(3, 32, 32), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), interpolation="bicubic"),
 }
 
 
