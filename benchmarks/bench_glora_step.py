@@ -68,6 +68,15 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def timed(fn, device: str) -> float:
+    """Seconds ``fn()`` takes, with the device synchronised before and after."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
 def peak_memory_mb(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
@@ -86,14 +95,13 @@ class Trainer:
         self.device = device
 
     def step(self) -> float:
-        sync(self.device)
-        start = time.perf_counter()
+        return timed(self._step, self.device)
+
+    def _step(self) -> None:
         loss = F.cross_entropy(self.model(self.x), self.y)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
-        sync(self.device)
-        return time.perf_counter() - start
 
 
 def child(config: str, backbone: str, batch: int, device: str) -> dict:
@@ -135,18 +143,11 @@ def inference(backbone: str, device: str, batches=(1, 4, 16), seconds: float = 4
         timings = {"merged": [], "untouched": []}
         for m in (merged, untouched):
             m(x)  # warm-up
-        sync(device)
-        start = time.perf_counter()
-        untouched(x)
-        sync(device)
-        rounds = min(200, max(5, int(seconds / (time.perf_counter() - start))))  # ~2x seconds per batch size
+        once = timed(lambda: untouched(x), device)
+        rounds = min(200, max(5, int(seconds / once)))  # ~2x seconds per batch size
         for _ in range(rounds):
             for name, m in (("untouched", untouched), ("merged", merged)):
-                sync(device)
-                start = time.perf_counter()
-                m(x)
-                sync(device)
-                timings[name].append(time.perf_counter() - start)
+                timings[name].append(timed(lambda: m(x), device))
         ips = {k: batch / statistics.median(v) for k, v in timings.items()}
         rows.append({"batch": batch, **ips, "ratio": ips["merged"] / ips["untouched"]})
     return rows

@@ -261,8 +261,8 @@ class GLoRALinear(nn.Module):
             return F.linear(x, weight if b is None else weight + b, bias)
         y = F.linear(x, self.weight, bias)
         if a is not None:
-            scale = 1 + a.squeeze(-1)
-            y = y * scale if bias is None else torch.addcmul(-(a.squeeze(-1) * bias), y, scale)
+            a = a.squeeze(-1)
+            y = y * (1 + a) if bias is None else torch.addcmul(-(a * bias), y, 1 + a)
         b = self._factor(choice["B"], self.B_d, self.B_u)
         if b is None:
             return y
