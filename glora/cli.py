@@ -54,6 +54,105 @@ def _data_mini(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup(args: argparse.Namespace) -> dict:
+    """Logging (to ``--log`` when given), progress-bar switch, and the validated configuration."""
+    import logging
+
+    from glora.config import load_config
+
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if getattr(args, "log", None):
+        args.log.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(args.log))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        handlers=handlers, force=True)
+    args.quiet = args.quiet or not sys.stderr.isatty()
+    return load_config(args.config or [Path("config.yaml")])
+
+
+def _run(args: argparse.Namespace):
+    from glora.experiment import Run
+
+    return Run(method=args.method, task=args.task, seed=args.seed, size=args.size, family=args.family,
+               shot=args.shot)
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from glora.pretrain import run_pretrain
+
+    config = _setup(args)
+    print(json.dumps(run_pretrain(config, args.data, args.out, device=args.device, quiet=args.quiet), indent=1))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from glora.train import run_train
+
+    config = _setup(args)
+    metrics = run_train(config, _run(args), args.out, device=args.device, quiet=args.quiet)
+    print(json.dumps({k: metrics[k] for k in ("method", "size", "task", "seed", "final_train_loss",
+                                              "final_val_acc", "trainable_params", "wall_s")}))
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from glora.search import run_search
+
+    config = _setup(args)
+    result = run_search(config, _run(args), args.weights, args.out, budget_m=args.budget, device=args.device,
+                        quiet=args.quiet)
+    print(json.dumps({k: result[k] for k in ("task", "size", "budget_m", "val_acc", "params", "candidates_scored",
+                                             "wall_s")}))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from glora.export import run_export
+
+    config = _setup(args)
+    card = run_export(config, _run(args), args.weights, args.out, choices=args.choices, device=args.device,
+                      quiet=args.quiet)
+    print(json.dumps({k: card.get(k) for k in ("run", "adapter_params", "merged", "max_abs_logit_diff")}))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from glora.evaluate import run_evaluate
+
+    config = _setup(args)
+    result = run_evaluate(config, args.model, args.out, targets=args.target, supernet=args.supernet,
+                          device=args.device, quiet=args.quiet)
+    summary = {"task": result["task"], "method": result["method"], "top1": result["test"]["top1"]}
+    if "supernet" in result:
+        summary["supernet_top1"] = result["supernet"]["top1"]
+    summary.update({t: r["top1"] for t, r in result.get("targets", {}).items()})
+    print(json.dumps(summary))
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, *, device_default: str = "auto") -> None:
+    parser.add_argument("--config", type=Path, action="append",
+                        help="configuration file, repeatable: later files overlay earlier ones "
+                             "(default: config.yaml)")
+    parser.add_argument("--device", default=device_default,
+                        help="auto, cpu, cuda or cuda:N (default: %(default)s); on a multi-GPU machine without "
+                             "SLURM, auto/cuda claim one free GPU through a lock file")
+    parser.add_argument("--log", type=Path, help="also write the log to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (also when stderr is not a TTY)")
+
+
+def _run_args(parser: argparse.ArgumentParser, *, method: bool = True) -> None:
+    if method:
+        parser.add_argument("--method", required=True, help="a registered method (glora, linear, full, ...)")
+    else:
+        parser.set_defaults(method="glora")
+    parser.add_argument("--size", help="GLoRA only: a name from config glora.sizes (ranks and budget)")
+    parser.add_argument("--task", required=True, help="task (VTAB-1K folder) or few-shot dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--family", default="vtab", choices=["vtab", "fewshot"])
+    parser.add_argument("--shot", type=int, help="few-shot family: shots per class (1, 2, 4, 8, 16)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m glora", description=__doc__.splitlines()[0])
     stages = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
@@ -90,13 +189,59 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--ranks", type=int, nargs="+", default=[8, 4], help="LoRA ranks (default: 8 4)")
     space.add_argument("--num-classes", type=int, default=100)
     space.set_defaults(func=_space)
+    pretrain = stages.add_parser("pretrain", help="mini suite: pre-train the tiny backbone on the upstream set")
+    pretrain.add_argument("--data", required=True, type=Path, help="a generated mini suite (python -m glora data mini)")
+    pretrain.add_argument("--out", required=True, type=Path, help="the checkpoint to write (.safetensors)")
+    _common(pretrain)
+    pretrain.set_defaults(func=_pretrain)
+
+    train = stages.add_parser("train", help="train a method on a task: GLoRA's supernet, or a baseline")
+    _run_args(train)
+    train.add_argument("--out", required=True, type=Path,
+                       help="folder for weights.safetensors, metrics.json, epochs.csv (resume.pt while running)")
+    _common(train)
+    train.set_defaults(func=_train)
+
+    search = stages.add_parser("search", help="evolutionary search of a GLoRA supernet on val200 (appendix B)")
+    _run_args(search, method=False)
+    search.add_argument("--weights", required=True, type=Path, help="the supernet (train's weights.safetensors)")
+    search.add_argument("--budget", type=float, help="cap on adapter parameters in millions, head excluded "
+                                                      "(default: the size's budget_m)")
+    search.add_argument("--out", required=True, type=Path, help="folder for candidates.csv and best.json")
+    _common(search)
+    search.set_defaults(func=_search)
+
+    export = stages.add_parser("export", help="re-parameterise a trained run into a plain timm model")
+    _run_args(export)
+    export.add_argument("--weights", required=True, type=Path, help="train's weights.safetensors")
+    export.add_argument("--choices", type=Path, help="search-based methods: the search's best.json")
+    export.add_argument("--out", required=True, type=Path, help="folder for model.safetensors and card.json")
+    _common(export, device_default="cpu")
+    export.set_defaults(func=_export)
+
+    evaluate = stages.add_parser("evaluate", help="test accuracy of an exported model (+ domain-generalisation "
+                                                  "targets)")
+    evaluate.add_argument("--model", required=True, type=Path, help="export's model.safetensors (card.json beside)")
+    evaluate.add_argument("--target", action="append", default=[],
+                          help="also evaluate on this ImageNet variant (imagenet_v2, imagenet_sketch, imagenet_a, "
+                               "imagenet_r); repeatable")
+    evaluate.add_argument("--supernet", type=Path, help="also score the adapted model (train's weights) under the "
+                                                        "card's choices on the same images")
+    evaluate.add_argument("--out", required=True, type=Path, help="the JSON result to write")
+    _common(evaluate)
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from glora.train import NonFiniteLoss
+
     try:
         return args.func(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteLoss as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3

@@ -282,18 +282,27 @@ class GLoRALinear(nn.Module):
 
     # -- structural re-parameterisation ----------------------------------------------------
     @torch.no_grad()
+    def merged_tensors(self, choice: Mapping[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """W_uni (out, in) and b_uni (out,) or None (Eq. 13-14) for ``choice`` (default: the fixed choice).
+
+        Computed in float64 from the original W0, b0 in every term, then cast to the weight's dtype.
+        """
+        choice = self.choice if choice is None else check_choice(choice, self.options)
+        if choice is None:
+            raise ValueError("merging needs a fixed choice: call set_choice(choice) first")
+        w0 = self.weight.double()
+        b0 = None if self.bias is None else self.bias.double()
+        support = [None if t is None else t.double() for t in self.dense_support(choice)]
+        weight, bias = equation_10(w0, b0, *support)
+        return weight.to(self.weight.dtype), None if bias is None else bias.to(self.weight.dtype)
+
+    @torch.no_grad()
     def merged(self) -> nn.Linear:
         """A plain ``nn.Linear`` with W_uni, b_uni (Eq. 13-14) for the fixed choice.
 
-        Computed in float64 from the original W0, b0 in every term, then cast back. A bias is
-        created when the base has none but the choice produces one (C or E not ``none``).
+        A bias is created when the base has none but the choice produces one (C or E not ``none``).
         """
-        if self.choice is None:
-            raise ValueError("merged() needs a fixed choice: call set_choice(choice) first")
-        w0 = self.weight.double()
-        b0 = None if self.bias is None else self.bias.double()
-        support = [None if t is None else t.double() for t in self.dense_support(self.choice)]
-        weight, bias = equation_10(w0, b0, *support)
+        weight, bias = self.merged_tensors()
         out = nn.Linear(self.in_features, self.out_features, bias=bias is not None,
                         device=self.weight.device, dtype=self.weight.dtype)
         out.weight.copy_(weight)
@@ -411,6 +420,23 @@ def set_impl(model: nn.Module, impl: Literal["fast", "reference"]) -> None:
         layer.impl = impl
 
 
+def supernet_hooks(model: nn.Module):
+    """``(before_train, before_eval)`` for :func:`glora.train.fit`: supernet training samples a path per layer
+    per forward from the epoch's generator; validation fixes one random subnet drawn from its generator."""
+    layers = _layers_or_raise(model)
+
+    def before_train(generator: torch.Generator) -> None:
+        for layer in layers.values():
+            layer.set_choice(None)
+            layer.generator = generator
+
+    def before_eval(generator: torch.Generator) -> None:
+        for layer in layers.values():
+            layer.set_choice(layer.sample_choice(generator))
+
+    return before_train, before_eval
+
+
 @torch.no_grad()
 def merge_glora(model: nn.Module, choices: Mapping[str, Mapping[str, str]]) -> nn.Module:
     """Structural re-parameterisation (Eq. 12-14): a new plain model equal to the subnet.
@@ -435,6 +461,35 @@ def merge_glora(model: nn.Module, choices: Mapping[str, Mapping[str, str]]) -> n
     plain = copy.deepcopy(model, memo)
     plain.requires_grad_(True)
     return plain
+
+
+@torch.no_grad()
+def merge_into(plain: nn.Module, model: nn.Module, choices: Mapping[str, Mapping[str, str]]) -> nn.Module:
+    """Write the merged weights of ``choices`` into ``plain``, a model made by :func:`merge_glora` from ``model``.
+
+    The evolutionary search evaluates hundreds of subnets: this re-uses one plain model instead of copying
+    the backbone per candidate, so a candidate costs one merge plus one plain evaluation pass. A layer whose
+    merged bias is None gets a zero bias when ``plain`` has one. Returns ``plain``.
+    """
+    layers = _layers_or_raise(model)
+    choices = check_choices(layers, choices)
+    for name, layer in layers.items():
+        target = plain.get_submodule(name)
+        weight, bias = layer.merged_tensors(choices[name])
+        target.weight.copy_(weight)
+        if target.bias is not None:
+            target.bias.copy_(bias) if bias is not None else target.bias.zero_()
+        elif bias is not None:
+            raise ValueError(f"{name}: the choice needs a bias that the plain model lacks; build the plain "
+                             "model with merge_glora from choices that use E on every layer")
+    return plain
+
+
+def plain_template(model: nn.Module) -> nn.Module:
+    """A plain model with a bias on every adapted linear, for :func:`merge_into` (eval mode, no grad)."""
+    layers = _layers_or_raise(model)
+    with_bias = {n: {"A": "none", "B": "none", "C": "none", "D": "none", "E": "vector"} for n in layers}
+    return merge_glora(model, with_bias).eval().requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------------------------

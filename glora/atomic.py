@@ -1,0 +1,52 @@
+"""Atomic file writes: write a temporary file beside the target, then rename it over the target.
+
+A killed job therefore leaves either the old file or the new one, never half a file. Every output and
+resume checkpoint of the stages goes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is renamed to ``path``, on error removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, data) -> None:
+    write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def write_csv(path: str | Path, rows: Sequence[Mapping], fieldnames: Sequence[str]) -> None:
+    """Rows as CSV with a header (missing values are empty cells)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fieldnames), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_torch(path: str | Path, obj) -> None:
+    """``torch.save`` atomically (resume checkpoints)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)

@@ -1,0 +1,116 @@
+"""What the stages share: which model a (method, size) run adapts, and which data a (family, task) split reads.
+
+A *run* is identified by (method, size, task, seed[, shot]): ``size`` names an entry of ``glora.sizes``
+(ranks and search budget) and is only meaningful for GLoRA. Every stage rebuilds the same adapted model
+from the configuration, loads the backbone from the local checkpoint (``paths.checkpoint``), and the
+trainable weights from the train stage's output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from glora.config import glora_size
+from glora.data import build
+from glora.data.loading import Batches
+from glora.methods.registry import Method, get_method
+from glora.models import create_backbone
+
+#: The training and selection splits of each family: search-based methods hold out a validation split
+#: for the search; the others train on everything but the test set (the paper's protocol).
+SPLITS = {
+    "vtab": {"search_train": "train800", "final_train": "train800val200", "val": "val200", "test": "test"},
+    "fewshot": {"search_train": "train", "final_train": "train", "val": "val", "test": "test"},
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One experiment cell: a method (and GLoRA size) trained on a task with a seed."""
+
+    method: str
+    task: str
+    seed: int = 0
+    size: str | None = None
+    family: str = "vtab"
+    shot: int | None = None
+
+    def __post_init__(self):
+        if self.family not in SPLITS:
+            raise ValueError(f"family {self.family!r} cannot be trained on; use one of {sorted(SPLITS)}")
+        if (self.family == "fewshot") != (self.shot is not None):
+            raise ValueError("--shot is required for the few-shot family and meaningless otherwise")
+        get_method(self.method)
+
+    @property
+    def spec(self) -> Method:
+        return get_method(self.method)
+
+    def method_kwargs(self, config: Mapping) -> dict:
+        """Keyword arguments of the method's ``apply`` (GLoRA: the ranks of ``size``)."""
+        if self.method == "glora":
+            if self.size is None:
+                raise ValueError(f"GLoRA needs --size, one of {[s['name'] for s in config['glora']['sizes']]}")
+            return {"ranks": list(glora_size(config, self.size)["ranks"])}
+        if self.size is not None:
+            raise ValueError(f"--size applies to GLoRA only, not to {self.method!r}")
+        return {}
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "size": self.size, "task": self.task, "seed": self.seed,
+                "family": self.family, "shot": self.shot}
+
+
+def data_root(config: Mapping, family: str) -> Path:
+    return Path(config["paths"][family])
+
+
+def open_split(config: Mapping, run: Run, role: str, *, train: bool = False):
+    """The Dataset of ``role`` (search_train, final_train, val or test) for ``run``."""
+    split = SPLITS[run.family][role]
+    shot_seed = {"shot": run.shot, "seed": run.seed} if role.endswith("train") and run.family == "fewshot" else {}
+    return build(run.family, run.task, split, data_root(config, run.family), backbone=config["backbone"],
+                 train=train, **shot_seed)
+
+
+def batches(config: Mapping, dataset, batch_size: int, device: torch.device, *, shuffle: bool, augmented: bool,
+            quiet: bool, translate: int = 0) -> Batches:
+    """:class:`Batches` with the caching and workers of ``config['train']``."""
+    return Batches(dataset, batch_size, shuffle=shuffle, fixed_transform=not augmented, device=device,
+                   cache_gb=config["train"]["cache_gb"], num_workers=config["train"]["num_workers"],
+                   translate=translate, quiet=quiet)
+
+
+def build_model(config: Mapping, run: Run, num_classes: int, *, drop_path: float = 0.0,
+                weights: str | Path | None = None) -> nn.Module:
+    """The backbone from ``paths.checkpoint`` with a ``num_classes`` head, adapted by the run's method.
+
+    With ``weights`` (a train-stage output), its trainable tensors are loaded and checked against the run.
+    """
+    model = create_backbone(config["backbone"], num_classes=num_classes, checkpoint=config["paths"]["checkpoint"],
+                            drop_path_rate=drop_path)
+    run.spec.apply(model, **run.method_kwargs(config))
+    if weights is not None:
+        meta = run.spec.load(model, weights)
+        saved = json.loads(meta.get("run", "{}"))
+        mismatch = {k: (saved.get(k), v) for k, v in run.to_dict().items()
+                    if k in saved and k != "seed" and saved[k] != v}
+        if mismatch:
+            raise ValueError(f"{weights} was trained for another run: {mismatch} (file, requested)")
+    return model
+
+
+def count_params(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters, head excluded and the head alone."""
+    from glora.methods.glora import head_parameters
+
+    head = {id(p) for p in head_parameters(model).values()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return {"trainable_params": sum(p.numel() for p in trainable if id(p) not in head),
+            "head_params": sum(p.numel() for p in trainable if id(p) in head)}

@@ -1,0 +1,93 @@
+"""Structural re-parameterisation (Sec. 2.3, Eq. 12-14) of a trained run into a plain timm model.
+
+The export is verified before it is written: the plain model must give the adapted model's logits on a
+batch of real validation images. It is saved as safetensors with a JSON card beside it (backbone, task,
+choices, parameter counts, source commit), which :mod:`glora.evaluate` reads. A method that cannot be merged
+is exported as its adapted model, and the card says so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from glora.atomic import atomic_path, write_json
+
+#: the largest |plain - adapted| logit difference accepted, relative to the largest |logit|
+TOLERANCE = 1e-4
+
+
+def read_choices(path: str | Path) -> dict:
+    """Choices from a search's ``best.json`` (its ``choices`` key) or a plain ``{layer: choice}`` JSON file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"choices file {path} does not exist; run `python -m glora search` first")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"choices file {path} is not valid JSON: {err}") from None
+    return data["choices"] if isinstance(data, dict) and "choices" in data else data
+
+
+def num_classes_of(weights: str | Path) -> int:
+    """The head size recorded in a train-stage weights file."""
+    from glora.weights import read_safetensors
+
+    _, meta = read_safetensors(weights)
+    if "num_classes" not in meta:
+        raise ValueError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
+    return int(meta["num_classes"])
+
+
+@torch.no_grad()
+def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, choices: str | Path | None = None,
+               device: str = "cpu", quiet: bool = True) -> dict:
+    """``python -m glora export``: write ``out``/``model.safetensors`` and ``out``/``card.json``."""
+    from safetensors.torch import save_model
+
+    from glora.data.lists import sha256
+    from glora.devices import resolve_device
+    from glora.experiment import batches, build_model, open_split
+    from glora.methods.glora import set_choices
+    from glora.provenance import git_commit, provenance
+    from glora.search_space import SearchSpace
+
+    out = Path(out)
+    began = time.perf_counter()
+    device = resolve_device(device)
+    spec = run.spec
+    model = build_model(config, run, num_classes_of(weights), weights=weights).to(device).eval()
+    card = {"format": "glora-export/1", "backbone": config["backbone"], "num_classes": num_classes_of(weights),
+            "run": run.to_dict(), "method_kwargs": run.method_kwargs(config), "weights": str(weights),
+            "weights_sha256": sha256(Path(weights))}
+    context = {}
+    if spec.search_based:
+        if choices is None:
+            raise ValueError(f"{run.method} is search-based: pass --choices (the search's best.json)")
+        space = SearchSpace.from_model(model)
+        context["choices"] = space.validate(read_choices(choices))
+        set_choices(model, context["choices"])
+        card.update(choices=context["choices"], adapter_params=space.count_params(context["choices"]),
+                    choices_file=str(choices))
+    plain = spec.merge(model, **context) if spec.merge else model
+    card["merged"] = spec.merge is not None
+    val = batches(config, open_split(config, run, "val"), 32, device, shuffle=False, augmented=False, quiet=quiet)
+    x, _ = next(val.epoch())
+    expected, got = model(x), plain.eval()(x)
+    diff = (expected - got).abs().max().item()
+    scale = max(1.0, expected.abs().max().item())
+    if not diff <= TOLERANCE * scale:
+        raise ValueError(f"export check failed: the plain model differs from the adapted one by {diff:.3g} "
+                         f"(allowed {TOLERANCE * scale:.3g}) on {len(x)} validation images; not written")
+    card.update(verified_images=len(x), max_abs_logit_diff=diff,
+                inference_params=sum(p.numel() for p in plain.parameters()),
+                source_commit=git_commit(), wall_s=round(time.perf_counter() - began, 1),
+                provenance=provenance(config, seed=run.seed, device=device))
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_model(plain.cpu(), str(tmp), metadata={"card": "card.json", "backbone": config["backbone"]})
+    write_json(out / "card.json", card)
+    return card

@@ -1,0 +1,234 @@
+"""Training: one loop for supernets, baselines and the mini backbone's pre-training (appendix A).
+
+AdamW, timm's cosine schedule stepped per epoch with linear warm-up, cross-entropy, optional bf16 autocast.
+Every epoch re-seeds its own random streams from (seed, epoch) -- data order, dropout/drop-path, GLoRA's
+path sampling -- so an epoch's result depends only on the weights it starts from. A resume checkpoint
+(trainable tensors + optimizer state + per-epoch rows) written every ``checkpoint_every`` epochs therefore
+lets a killed run continue to bit-identical final weights on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from glora.atomic import save_torch
+from glora.data.loading import Batches, accuracy
+
+log = logging.getLogger(__name__)
+
+ROW_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "seconds"]
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step and the checkpoint kept."""
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 63-bit seed for one random stream of one epoch, e.g. ``derive_seed(seed, epoch, stream)``."""
+    digest = hashlib.sha256(json.dumps([seed, *keys]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and Python's ``random`` (timm's mixup and augmentations use them)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+@dataclass
+class Hooks:
+    """Method-specific steps of the loop; each gets a seeded generator.
+
+    ``before_train``: at the start of every epoch (GLoRA: sample one path per layer per forward from it);
+    ``before_eval``: before each validation pass (GLoRA: fix one random subnet).
+    """
+
+    before_train: Callable[[torch.Generator], None] = lambda gen: None
+    before_eval: Callable[[torch.Generator], None] = lambda gen: None
+
+
+@dataclass
+class FitResult:
+    rows: list[dict]
+    resumed_from: int
+    seconds: float
+    images: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _trainable(model: nn.Module) -> dict[str, nn.Parameter]:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _load_resume(path: Path, fingerprint: str, model: nn.Module, optimizer) -> tuple[int, list[dict], float]:
+    if not path.is_file():
+        return 0, [], 0.0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a checkpoint cut short by a crash of the disk, not by a kill (writes are atomic)
+        log.warning("ignoring unreadable resume checkpoint %s (%s); starting from epoch 0", path, err)
+        return 0, [], 0.0
+    if state.get("fingerprint") != fingerprint:
+        log.warning("resume checkpoint %s belongs to other settings; starting from epoch 0", path)
+        return 0, [], 0.0
+    params = _trainable(model)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(state["trainable"][name])
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming %s at epoch %d", path, state["epoch"])
+    return state["epoch"], list(state["rows"]), float(state["seconds"])
+
+
+def fit(model: nn.Module, train: Batches, val: Batches | None, settings: Mapping, *, seed: int,
+        checkpoint: Path, fingerprint: str, hooks: Hooks = Hooks(), amp: bool = False, quiet: bool = True,
+        desc: str = "train") -> FitResult:
+    """Train the parameters of ``model`` that require grad; returns the per-epoch rows.
+
+    ``settings``: epochs, warmup_epochs, warmup_lr, min_lr, lr, weight_decay, eval_every, checkpoint_every.
+    ``checkpoint`` (resume state) is read when it matches ``fingerprint`` and deleted at the end.
+    Raises :class:`NonFiniteLoss` on a NaN/inf loss, leaving the last good checkpoint in place.
+    """
+    from timm.scheduler import CosineLRScheduler
+
+    epochs = settings["epochs"]
+    params = list(_trainable(model).values())
+    if not params:
+        raise ValueError("the model has no trainable parameters; did the method's apply() run?")
+    optimizer = torch.optim.AdamW(params, lr=settings["lr"], weight_decay=settings["weight_decay"])
+    scheduler = CosineLRScheduler(optimizer, t_initial=epochs, lr_min=settings.get("min_lr", 0.0),
+                                  warmup_t=settings.get("warmup_epochs", 0),
+                                  warmup_lr_init=settings.get("warmup_lr", 0.0), t_in_epochs=True)
+    start, rows, seconds = _load_resume(checkpoint, fingerprint, model, optimizer)
+    last_saved, images, process_seconds = start, 0, 0.0
+    bar = tqdm(range(start, epochs), desc=desc, disable=quiet, initial=start, total=epochs, unit="epoch")
+    for epoch in bar:
+        began = time.perf_counter()
+        scheduler.step(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        seed_everything(derive_seed(seed, epoch, 0))
+        order = torch.Generator().manual_seed(derive_seed(seed, epoch, 1))
+        hooks.before_train(torch.Generator().manual_seed(derive_seed(seed, epoch, 2)))
+        model.train()
+        loss_sum, correct, count = 0.0, 0, 0
+        for step, (x, y) in enumerate(train.epoch(order)):
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            if not torch.isfinite(loss):
+                kept = f"the last good checkpoint {checkpoint} (epoch {last_saved})" if checkpoint.is_file() else \
+                    "no checkpoint (none was written yet)"
+                raise NonFiniteLoss(f"{desc}: loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; kept "
+                                    f"{kept}; lower the learning rate ({lr:.3g}) or check the data")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(-1) == y).sum().item()
+            count += len(y)
+        images += count
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / count, "train_acc": correct / count,
+               "val_acc": ""}
+        if val is not None and ((epoch + 1) % settings.get("eval_every", 1) == 0 or epoch + 1 == epochs):
+            hooks.before_eval(torch.Generator().manual_seed(derive_seed(seed, epoch, 3)))
+            row["val_acc"] = accuracy(model, val, amp=amp)
+        process_seconds += time.perf_counter() - began
+        seconds += time.perf_counter() - began
+        row["seconds"] = round(seconds, 2)
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=row["val_acc"] if row["val_acc"] == "" else
+                        f"{row['val_acc']:.3f}")
+        log.info("%s epoch %d/%d lr %.3g loss %.4f train_acc %.4f val_acc %s", desc, epoch + 1, epochs, lr,
+                 row["train_loss"], row["train_acc"], row["val_acc"])
+        if (epoch + 1) % settings.get("checkpoint_every", epochs) == 0 and epoch + 1 < epochs:
+            last_saved = epoch + 1
+            save_torch(checkpoint, {"fingerprint": fingerprint, "epoch": epoch + 1, "rows": rows,
+                                    "seconds": seconds, "optimizer": optimizer.state_dict(),
+                                    "trainable": {n: p.detach().cpu() for n, p in _trainable(model).items()}})
+    return FitResult(rows=rows, resumed_from=start, seconds=seconds, images=images,
+                     extra={"images_per_s": round(images / process_seconds, 1) if process_seconds else None})
+
+
+def fingerprint_of(*parts) -> str:
+    """A fingerprint of the settings that determine a run (the resume checkpoint must match it)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The train stage
+# ---------------------------------------------------------------------------------------------
+
+TRAIN_OUTPUTS = ("weights.safetensors", "metrics.json", "epochs.csv")
+
+
+def run_train(config: Mapping, run, out: str | Path, *, device: str = "auto", quiet: bool = True) -> dict:
+    """``python -m glora train``: train ``run`` (a :class:`glora.experiment.Run`) and write ``out``/
+
+    ``weights.safetensors`` (the trainable tensors), ``metrics.json`` (summary + provenance) and
+    ``epochs.csv`` (epoch, lr, train loss/acc, val acc, seconds); ``resume.pt`` lives beside them while the
+    run is under way. Search-based methods train on train800 and are validated on val200; the others train
+    on train800val200 (VTAB-1K).
+    """
+    from glora.atomic import write_csv, write_json
+    from glora.config import train_settings
+    from glora.devices import resolve_device
+    from glora.experiment import batches, build_model, count_params, open_split
+    from glora.provenance import provenance
+
+    out = Path(out)
+    began = time.perf_counter()
+    settings = train_settings(config, run.method, run.task)
+    spec = run.spec
+    method_kwargs = run.method_kwargs(config)
+    role = "search_train" if spec.search_based else "final_train"
+    train_set = open_split(config, run, role, train=True)
+    val_set = open_split(config, run, "val") if role == "search_train" or run.family == "fewshot" else None
+    device = resolve_device(device)
+    train_batches = batches(config, train_set, settings["batch_size"], device, shuffle=True,
+                            augmented=run.family == "fewshot", quiet=quiet)
+    val_batches = None if val_set is None else batches(config, val_set, 256, device, shuffle=False,
+                                                        augmented=False, quiet=quiet)
+    seed_everything(derive_seed(run.seed, -1))  # the new head and the adapters' random init
+    model = build_model(config, run, train_set.num_classes, drop_path=settings["drop_path"]).to(device)
+    hooks = Hooks(*spec.train_hooks(model)) if spec.train_hooks else Hooks()
+    fingerprint = fingerprint_of(run.to_dict(), method_kwargs, settings, config["backbone"],
+                                 config["paths"]["checkpoint"])
+    result = fit(model, train_batches, val_batches, settings, seed=run.seed, checkpoint=out / "resume.pt",
+                 fingerprint=fingerprint, hooks=hooks, amp=settings["amp"] and device.type == "cuda", quiet=quiet,
+                 desc=f"train {run.method}{'/' + run.size if run.size else ''} {run.task}")
+    out.mkdir(parents=True, exist_ok=True)
+    spec.save(model, out / "weights.safetensors",
+              metadata={"run": json.dumps(run.to_dict()), "method_kwargs": json.dumps(method_kwargs),
+                        "backbone": config["backbone"], "num_classes": str(train_set.num_classes)})
+    write_csv(out / "epochs.csv", result.rows, ROW_FIELDS)
+    last = result.rows[-1]
+    metrics = {
+        "stage": "train", **run.to_dict(), "method_kwargs": method_kwargs, "backbone": config["backbone"],
+        "checkpoint": config["paths"]["checkpoint"], "train_split": SPLIT_NAMES.get((run.family, role), role),
+        "train_images": len(train_set), "num_classes": train_set.num_classes, "settings": settings,
+        **count_params(model), "final_train_loss": last["train_loss"], "final_train_acc": last["train_acc"],
+        "final_val_acc": last["val_acc"] if last["val_acc"] != "" else None,
+        "resumed_from_epoch": result.resumed_from, "train_seconds": round(result.seconds, 1),
+        "images_per_s": result.extra["images_per_s"], "wall_s": round(time.perf_counter() - began, 1),
+        "provenance": provenance(config, seed=run.seed, device=device),
+    }
+    write_json(out / "metrics.json", metrics)
+    (out / "resume.pt").unlink(missing_ok=True)
+    return metrics
+
+
+SPLIT_NAMES = {("vtab", "search_train"): "train800", ("vtab", "final_train"): "train800val200"}

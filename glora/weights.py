@@ -1,0 +1,65 @@
+"""The trainable weights of an adapted model as safetensors (what ``train`` writes for every method).
+
+Only tensors with ``requires_grad`` are stored (for GLoRA: the support tensors and the head, see
+:func:`glora.save_supernet`, which adds the ranks); the frozen backbone comes from its own checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from glora.atomic import atomic_path
+
+FORMAT = "glora-trainable/1"
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every trainable parameter by full name."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write :func:`trainable_state` to ``path`` (safetensors, atomically) with string ``metadata``."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in trainable_state(model).items()}
+    meta = {"format": FORMAT, **{str(k): str(v) for k, v in (metadata or {}).items()}}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; a ``ValueError`` names a missing or unreadable file."""
+    from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise ValueError(f"weights file {path} does not exist; run the stage that writes it first")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises its own types for corrupt headers
+        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+
+
+def load_trainable(model: nn.Module, path: str | Path) -> dict[str, str]:
+    """Load a :func:`save_trainable` file into ``model`` (adapted the same way); returns the metadata.
+
+    Every trainable parameter must be in the file with its shape, and nothing else: a ``ValueError`` lists
+    the differences.
+    """
+    tensors, meta = read_safetensors(path)
+    state = trainable_state(model)
+    missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
+    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(state[k].shape)}"
+              for k in sorted(set(state) & set(tensors)) if tensors[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path} does not fit this model: missing {missing[:10]}, unexpected {unexpected[:10]}, "
+                         f"shape mismatches {shapes[:10]} (same method, backbone and number of classes?)")
+    with torch.no_grad():
+        for k, p in state.items():
+            p.copy_(tensors[k])
+    return meta
