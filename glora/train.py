@@ -96,10 +96,12 @@ def _load_resume(path: Path, fingerprint: str, model: nn.Module, optimizer) -> t
 
 def fit(model: nn.Module, train: Batches, val: Batches | None, settings: Mapping, *, seed: int,
         checkpoint: Path, fingerprint: str, hooks: Hooks = Hooks(), amp: bool = False, quiet: bool = True,
-        desc: str = "train") -> FitResult:
+        desc: str = "train", mixup: Callable | None = None) -> FitResult:
     """Train the parameters of ``model`` that require grad; returns the per-epoch rows.
 
     ``settings``: epochs, warmup_epochs, warmup_lr, min_lr, lr, weight_decay, eval_every, checkpoint_every.
+    ``mixup`` (timm's ``Mixup``: few-shot training) turns each batch's labels into soft targets, and the loss
+    becomes the soft-target cross-entropy (label smoothing included); accuracy is against the hard labels.
     ``checkpoint`` (resume state) is read when it matches ``fingerprint`` and deleted at the end.
     Raises :class:`NonFiniteLoss` on a NaN/inf loss, leaving the last good checkpoint in place.
     """
@@ -126,9 +128,16 @@ def fit(model: nn.Module, train: Batches, val: Batches | None, settings: Mapping
         model.train()
         loss_sum, correct, count = 0.0, 0, 0
         for step, (x, y) in enumerate(train.epoch(order)):
+            target = y
+            if mixup is not None:
+                if len(y) % 2:  # timm's batch mixup pairs images: drop one from an odd batch
+                    x, y = x[:-1], y[:-1]
+                if not len(y):
+                    continue
+                x, target = mixup(x, y)
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
+            loss = F.cross_entropy(logits.float(), target)  # soft targets: the soft-target cross-entropy
             if not torch.isfinite(loss):
                 kept = f"the last good checkpoint {checkpoint} (epoch {last_saved})" if checkpoint.is_file() else \
                     "no checkpoint (none was written yet)"
@@ -207,8 +216,16 @@ def run_train(config: Mapping, run, out: str | Path, *, device: str = "auto", qu
     hooks = Hooks(*spec.train_hooks(model)) if spec.train_hooks else Hooks()
     fingerprint = fingerprint_of(run.to_dict(), method_kwargs, settings, config["backbone"],
                                  config["paths"]["checkpoint"])
+    mixup = None
+    if run.family == "fewshot":  # the few-shot recipe mixes batches (NOAH's, which the paper follows)
+        from timm.data import Mixup
+
+        from glora.data.transforms import FewShotRecipe
+
+        mixup = Mixup(**FewShotRecipe().mixup_kwargs(train_set.num_classes))
     result = fit(model, train_batches, val_batches, settings, seed=run.seed, checkpoint=out / "resume.pt",
                  fingerprint=fingerprint, hooks=hooks, amp=settings["amp"] and device.type == "cuda", quiet=quiet,
+                 mixup=mixup,
                  desc=f"train {run.method}{'/' + run.size if run.size else ''} {run.task}")
     out.mkdir(parents=True, exist_ok=True)
     spec.save(model, out / "weights.safetensors",

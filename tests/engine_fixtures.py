@@ -53,6 +53,12 @@ def make_world(root: Path) -> dict:
         (upstream / f"{split}.txt").parent.mkdir(parents=True, exist_ok=True)
         (upstream / f"{split}.txt").write_text("\n".join(write_split(upstream, split, n, rng)) + "\n")
     (upstream / "classes.json").write_text(json.dumps(["a", "b", "c", "d"]))
+    shots = root / "fewshot" / "toyshot"
+    (shots / "annotations").mkdir(parents=True)
+    for name, count in (("train_meta.list.num_shot_2.seed_0", 8), ("val_meta.list", 8), ("test_meta.list", 8)):
+        (shots / "annotations" / name).write_text("\n".join(write_split(shots, name[:4], count, rng)) + "\n")
+    (root / "fewshot" / "suite.json").write_text(json.dumps({"family": "fewshot", "datasets": {"toyshot": {
+        "num_classes": 4, "shots": [2], "seeds": [0]}}}))
     checkpoint = root / "vit_mini.safetensors"
     save_model(create_backbone("vit_mini", num_classes=7), str(checkpoint))
     overlay = {

@@ -112,6 +112,15 @@ def test_linear_probe_trains_on_train800val200_and_exports_unchanged(world, tmp_
     assert json.loads((tmp_path / "export" / "card.json").read_text())["max_abs_logit_diff"] == 0.0
 
 
+def test_few_shot_training_uses_the_shot_list_augmentation_and_mixup(world, tmp_path):
+    out = tmp_path / "fewshot"
+    assert stage(world, "train", "--method", "glora", "--size", "tiny", "--task", "toyshot", "--family", "fewshot",
+                 "--shot", "2", "--out", str(out)) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_images"] == 8 and metrics["shot"] == 2 and metrics["final_val_acc"] is not None
+    assert metrics["final_train_loss"] > 0.1  # soft (mixed, smoothed) targets keep the loss away from 0
+
+
 def test_same_command_twice_gives_identical_results(world, tmp_path):
     for name in ("a", "b"):
         train_glora(world, tmp_path / name)

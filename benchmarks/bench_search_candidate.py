@@ -1,0 +1,86 @@
+"""Cost of one search candidate relative to one plain-model evaluation pass; prints ratios (not a test).
+
+A candidate of the evolutionary search is scored on the merged plain model: ``merge_into`` (Eq. 13-14 in
+float64 for every adapted layer, written into one re-used plain model) followed by an evaluation pass over
+the validation images. The baseline is the same evaluation pass on the untouched plain model. Timings are
+medians over repeats interleaved between the two (so drift hits both alike), each candidate a fresh random
+subnet.
+
+    python benchmarks/bench_search_candidate.py                       # tiny ViT, 200 images (val200)
+    python benchmarks/bench_search_candidate.py --backbone vit_base_patch16_224.orig_in21k --images 8
+    python benchmarks/bench_search_candidate.py --device cuda --backbone vit_base_patch16_224.orig_in21k
+
+Target (issue 4): candidate / plain evaluation <= 1.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import glora
+from glora.data.loading import Batches, accuracy
+from glora.methods.glora import merge_into, plain_template
+from glora.models import create_backbone, get_backbone
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="vit_mini")
+    parser.add_argument("--images", type=int, default=200, help="validation images (val200: 200)")
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    spec = get_backbone(args.backbone)
+    supernet = create_backbone(args.backbone, num_classes=100).to(args.device).eval()
+    glora.apply_glora(supernet, ranks=(8, 4))
+    with torch.no_grad():  # a trained supernet has non-zero support tensors
+        for layer in glora.glora_layers(supernet).values():
+            for p in layer.support_tensors().values():
+                p.normal_(0, 0.01)
+    space = glora.SearchSpace.from_model(supernet)
+    plain = plain_template(supernet)
+    untouched = create_backbone(args.backbone, num_classes=100).to(args.device).eval()
+    images = torch.randn(args.images, *spec.input_size)
+    dataset = torch.utils.data.TensorDataset(images, torch.randint(0, 100, (args.images,)))
+    val = Batches(dataset, args.batch_size, shuffle=False, fixed_transform=True, device=torch.device(args.device))
+
+    def plain_pass() -> None:
+        accuracy(untouched, val)
+
+    def candidate(k: int) -> None:
+        merge_into(plain, supernet, space.sample(k))
+        accuracy(plain, val)
+
+    plain_pass(), candidate(0)  # warm-up
+    times = {"plain_eval": [], "candidate": [], "merge_only": []}
+    for k in range(args.repeats):
+        for name, fn in (("plain_eval", plain_pass), ("candidate", lambda: candidate(k + 1)),
+                         ("merge_only", lambda: merge_into(plain, supernet, space.sample(k + 1000)))):
+            sync(args.device)
+            t0 = time.perf_counter()
+            fn()
+            sync(args.device)
+            times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(json.dumps({"backbone": args.backbone, "device": args.device, "images": args.images,
+                      "threads": torch.get_num_threads(), "median_s": {k: round(v, 5) for k, v in med.items()},
+                      "candidate_over_plain_eval": round(med["candidate"] / med["plain_eval"], 3),
+                      "merge_share_of_candidate": round(med["merge_only"] / med["candidate"], 3),
+                      "target": "candidate_over_plain_eval <= 1.1"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
