@@ -1,4 +1,4 @@
-"""Atomic file writes: write a temporary file beside the target, then rename it over the target.
+"""Atomic file writes (a temporary file beside the target, renamed over it) and file digests.
 
 A killed job therefore leaves either the old file or the new one, never half a file. Every output and
 resume checkpoint of the stages goes through here.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,3 +51,9 @@ def save_torch(path: str | Path, obj) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (streamed)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

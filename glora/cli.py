@@ -67,6 +67,10 @@ def _setup(args: argparse.Namespace) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         handlers=handlers, force=True)
     args.quiet = args.quiet or not sys.stderr.isatty()
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     return load_config(args.config or [Path("config.yaml")])
 
 
@@ -138,6 +142,7 @@ def _common(parser: argparse.ArgumentParser, *, device_default: str = "auto") ->
                         help="auto, cpu, cuda or cuda:N (default: %(default)s); on a multi-GPU machine without "
                              "SLURM, auto/cuda claim one free GPU through a lock file")
     parser.add_argument("--log", type=Path, help="also write the log to this file")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (Snakemake passes the rule's threads)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars (also when stderr is not a TTY)")
 
 

@@ -49,7 +49,7 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
     """``python -m glora export``: write ``out``/``model.safetensors`` and ``out``/``card.json``."""
     from safetensors.torch import save_model
 
-    from glora.data.lists import sha256
+    from glora.atomic import sha256
     from glora.devices import resolve_device
     from glora.experiment import batches, build_model, open_split
     from glora.methods.glora import set_choices

@@ -16,7 +16,6 @@ ill-fitting file is a :class:`CheckpointError` (a ``ValueError``), never a silen
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zipfile
 import zlib
@@ -27,6 +26,8 @@ import numpy as np
 import timm
 import torch
 from torch import nn
+
+from glora.atomic import sha256
 
 
 @dataclass(frozen=True)
@@ -114,15 +115,6 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A checkpoint path that is not a file; the message says how to obtain it."""
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_checkpoint(model: nn.Module, path: str | Path, *, arch: str | None = None) -> dict:
     """Load the local checkpoint ``path`` into the timm ``model`` in place; returns a report.
 
@@ -144,7 +136,7 @@ def load_checkpoint(model: nn.Module, path: str | Path, *, arch: str | None = No
         else:
             loaded, skipped = _load_state_dict_file(model, path, name)
     return {"path": str(path), "format": suffix[1:], "loaded": loaded, "skipped_head": skipped,
-            "sha256": file_sha256(path)}
+            "sha256": sha256(path)}
 
 
 def _checkpoint_file(path: str | Path) -> tuple[Path, str]:

@@ -198,7 +198,7 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
 
     from glora.atomic import write_csv
     from glora.config import glora_size
-    from glora.data.lists import sha256
+    from glora.atomic import sha256
     from glora.data.loading import accuracy
     from glora.devices import resolve_device
     from glora.experiment import SPLITS, batches, build_model, open_split

@@ -20,8 +20,11 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 def test_help_lists_every_stage():
     out = subprocess.run([sys.executable, "-m", "glora", "--help"], capture_output=True, text=True, check=True)
-    for stage in ("demo", "space"):
+    for stage in ("demo", "space", "data", "pretrain", "train", "search", "export", "evaluate"):
         assert stage in out.stdout
+    for stage in ("pretrain", "train", "search", "export", "evaluate"):
+        usage = subprocess.run([sys.executable, "-m", "glora", stage, "--help"], capture_output=True, text=True)
+        assert usage.returncode == 0 and "--config" in usage.stdout and "--out" in usage.stdout
 
 
 def test_space_reports_the_exact_subnet_count(capsys):

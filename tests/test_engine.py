@@ -237,5 +237,7 @@ def test_config_defaults_overlays_and_learning_rate_precedence(tmp_path):
     assert train_settings(both, "linear", "clevr_count")["lr"] == 1e-2
     assert train_settings(both, "linear", "dtd")["lr"] == 3e-3
     assert train_settings(both, "glora", "clevr_count")["lr"] == 1e-4
+    mini = load_config([root / "config.yaml", root / "config" / "mini.yaml"])
+    assert mini["backbone"] == "vit_mini" and mini["search"]["mutation_prob"] == 0.2  # overlay keeps the rest
     with pytest.raises(ValueError, match=r"search: Additional properties are not allowed \('popsize'"):
         load_config([root / "config.yaml", overlay(tmp_path, "p", {"search": {"popsize": 3}})])

@@ -21,7 +21,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from glora.data import fewshot, imagenet, vtab
-from glora.data.lists import DataError, Entry, label_problems, load_rgb, parse_list, sha256
+from glora.atomic import sha256
+from glora.data.lists import DataError, Entry, label_problems, load_rgb, parse_list
 
 FAMILIES = ("vtab", "fewshot", "imagenet")
 MINI_HINT = "This folder is a generated mini suite (suite.json): regenerate it with `python -m glora data mini`."

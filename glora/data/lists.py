@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,11 +75,6 @@ def read_list(list_file: Path, num_classes: int, hint: str = "") -> list[Entry]:
 def label_problems(list_file: Path, entries: Sequence[Entry], num_classes: int) -> list[str]:
     return [f"{list_file}:{e.line}: label {e.label} outside [0, {num_classes})"
             for e in entries if not 0 <= e.label < num_classes]
-
-
-def sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_suite(root: Path, family: str) -> dict | None:
