@@ -1,7 +1,7 @@
 """Cost of one search candidate relative to one plain-model evaluation pass; prints ratios (not a test).
 
-A candidate of the evolutionary search is scored on the merged plain model: ``merge_into`` (Eq. 13-14 in
-float64 for every adapted layer, written into one re-used plain model) followed by an evaluation pass over
+A candidate of the evolutionary search is scored on the merged plain model: ``SubnetMerger`` (Eq. 13-14 for
+every adapted layer, written into one re-used plain model) followed by an evaluation pass over
 the validation images. The baseline is the same evaluation pass on the untouched plain model. Timings are
 medians over repeats interleaved between the two (so drift hits both alike), each candidate a fresh random
 subnet.
@@ -24,7 +24,7 @@ import torch
 
 import glora
 from glora.data.loading import Batches, accuracy
-from glora.methods.glora import merge_into, plain_template
+from glora.methods.glora import SubnetMerger
 from glora.models import create_backbone, get_backbone
 
 
@@ -51,7 +51,7 @@ def main() -> None:
             for p in layer.support_tensors().values():
                 p.normal_(0, 0.01)
     space = glora.SearchSpace.from_model(supernet)
-    plain = plain_template(supernet)
+    merge = SubnetMerger(supernet)
     untouched = create_backbone(args.backbone, num_classes=100).to(args.device).eval()
     images = torch.randn(args.images, *spec.input_size)
     dataset = torch.utils.data.TensorDataset(images, torch.randint(0, 100, (args.images,)))
@@ -61,14 +61,13 @@ def main() -> None:
         accuracy(untouched, val)
 
     def candidate(k: int) -> None:
-        merge_into(plain, supernet, space.sample(k))
-        accuracy(plain, val)
+        accuracy(merge(space.sample(k)), val)
 
     plain_pass(), candidate(0)  # warm-up
     times = {"plain_eval": [], "candidate": [], "merge_only": []}
     for k in range(args.repeats):
         for name, fn in (("plain_eval", plain_pass), ("candidate", lambda: candidate(k + 1)),
-                         ("merge_only", lambda: merge_into(plain, supernet, space.sample(k + 1000)))):
+                         ("merge_only", lambda: merge(space.sample(k + 1000)))):
             sync(args.device)
             t0 = time.perf_counter()
             fn()

@@ -5,8 +5,8 @@ A candidate is one option per (layer, support tensor): 48 x 5 genes for ViT-B/16
 makes ``mutations`` children (each gene resampled with probability ``mutation_prob``) and ``crossovers``
 children (each gene from one of two parents), then fills up to ``population`` with random subnets. Only new
 subnets within the cap (head excluded) are kept, as in AutoFormer/NOAH, whose search the paper uses; no
-retraining. Each candidate is scored on the merged plain model (:func:`glora.methods.glora.merge_into`), so it
-costs one merge plus one plain evaluation pass.
+retraining. Each candidate is scored on the merged plain model (:class:`glora.methods.glora.SubnetMerger`),
+so it costs one merge plus one plain evaluation pass.
 
 The state after every generation (candidates scored so far, the random generator) is saved atomically, so a
 killed search continues where it stopped and ends with the same result.
@@ -202,7 +202,7 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
     from glora.data.loading import accuracy
     from glora.devices import resolve_device
     from glora.experiment import SPLITS, batches, build_model, open_split
-    from glora.methods.glora import merge_into, plain_template
+    from glora.methods.glora import SubnetMerger
     from glora.provenance import provenance
     from glora.train import fingerprint_of
 
@@ -222,12 +222,12 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
                   quiet=quiet)
     model = build_model(config, run, val_set.num_classes, weights=weights).to(device).eval()
     space = SearchSpace.from_model(model)
-    plain = plain_template(model)
+    merge = SubnetMerger(model)
     timing = {"merge_s": 0.0, "eval_s": 0.0, "count": 0}
 
     def evaluate(choices: dict) -> float:
         t0 = time.perf_counter()
-        merge_into(plain, model, choices)
+        plain = merge(choices)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()

@@ -123,9 +123,9 @@ def equation_10(w0, b0, a, b, c, d, e):
     """
     weight = w0
     if a is not None:
-        weight = weight + w0 * a
+        weight = torch.addcmul(w0, w0, a)  # one pass: W0 + W0 ⊙ A
     if b is not None:
-        weight = weight + b
+        weight = weight + b if weight is w0 else weight.add_(b)  # never modifies w0
     bias = b0
     if d is not None and b0 is not None:
         bias = bias + b0 * d
@@ -282,17 +282,20 @@ class GLoRALinear(nn.Module):
 
     # -- structural re-parameterisation ----------------------------------------------------
     @torch.no_grad()
-    def merged_tensors(self, choice: Mapping[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def merged_tensors(self, choice: Mapping[str, str] | None = None, compute_dtype: torch.dtype = torch.float64
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """W_uni (out, in) and b_uni (out,) or None (Eq. 13-14) for ``choice`` (default: the fixed choice).
 
-        Computed in float64 from the original W0, b0 in every term, then cast to the weight's dtype.
+        Computed in ``compute_dtype`` (float64 by default) from the original W0, b0 in every term, then cast to
+        the weight's dtype.
         """
         choice = self.choice if choice is None else check_choice(choice, self.options)
         if choice is None:
             raise ValueError("merging needs a fixed choice: call set_choice(choice) first")
-        w0 = self.weight.double()
-        b0 = None if self.bias is None else self.bias.double()
-        support = [None if t is None else t.double() for t in self.dense_support(choice)]
+        cast = (lambda t: t) if compute_dtype == self.weight.dtype else (lambda t: t.to(compute_dtype))
+        w0 = cast(self.weight)
+        b0 = None if self.bias is None else cast(self.bias)
+        support = [None if t is None else cast(t) for t in self.dense_support(choice)]
         weight, bias = equation_10(w0, b0, *support)
         return weight.to(self.weight.dtype), None if bias is None else bias.to(self.weight.dtype)
 
@@ -463,33 +466,33 @@ def merge_glora(model: nn.Module, choices: Mapping[str, Mapping[str, str]]) -> n
     return plain
 
 
-@torch.no_grad()
-def merge_into(plain: nn.Module, model: nn.Module, choices: Mapping[str, Mapping[str, str]]) -> nn.Module:
-    """Write the merged weights of ``choices`` into ``plain``, a model made by :func:`merge_glora` from ``model``.
+class SubnetMerger:
+    """Merges subnets of one supernet into one re-used plain model: what the evolutionary search scores.
 
-    The evolutionary search evaluates hundreds of subnets: this re-uses one plain model instead of copying
-    the backbone per candidate, so a candidate costs one merge plus one plain evaluation pass. A layer whose
-    merged bias is None gets a zero bias when ``plain`` has one. Returns ``plain``.
+    ``merger(choices)`` writes W_uni, b_uni of every adapted layer into :attr:`plain` (built once, with a
+    bias on every adapted linear) and returns it, so a candidate costs one merge plus one plain evaluation
+    pass instead of a copy of the backbone. The merge is computed in the weights' dtype (float32 for
+    half-precision weights): W0 + (W0 ⊙ A + B) then differs from the float64 merge of :func:`merge_glora`
+    by at most about one rounding of W_uni, which cannot change a ranking of subnets.
     """
-    layers = _layers_or_raise(model)
-    choices = check_choices(layers, choices)
-    for name, layer in layers.items():
-        target = plain.get_submodule(name)
-        weight, bias = layer.merged_tensors(choices[name])
-        target.weight.copy_(weight)
-        if target.bias is not None:
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.layers = _layers_or_raise(model)
+        with_bias = {n: {"A": "none", "B": "none", "C": "none", "D": "none", "E": "vector"} for n in self.layers}
+        self.plain = merge_glora(model, with_bias).eval().requires_grad_(False)
+        self.targets = {n: self.plain.get_submodule(n) for n in self.layers}
+
+    @torch.no_grad()
+    def __call__(self, choices: Mapping[str, Mapping[str, str]]) -> nn.Module:
+        choices = check_choices(self.layers, choices)
+        for name, layer in self.layers.items():
+            dtype = torch.float32 if layer.weight.dtype in (torch.float16, torch.bfloat16) else layer.weight.dtype
+            weight, bias = layer.merged_tensors(choices[name], compute_dtype=dtype)
+            target = self.targets[name]
+            target.weight.copy_(weight)
             target.bias.copy_(bias) if bias is not None else target.bias.zero_()
-        elif bias is not None:
-            raise ValueError(f"{name}: the choice needs a bias that the plain model lacks; build the plain "
-                             "model with merge_glora from choices that use E on every layer")
-    return plain
-
-
-def plain_template(model: nn.Module) -> nn.Module:
-    """A plain model with a bias on every adapted linear, for :func:`merge_into` (eval mode, no grad)."""
-    layers = _layers_or_raise(model)
-    with_bias = {n: {"A": "none", "B": "none", "C": "none", "D": "none", "E": "vector"} for n in layers}
-    return merge_glora(model, with_bias).eval().requires_grad_(False)
+        return self.plain
 
 
 # ---------------------------------------------------------------------------------------------
