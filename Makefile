@@ -6,19 +6,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install run test bench clean
+.PHONY: install run ci test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,slurm]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The embedded mini suite: the whole DAG on CPU (data, pre-training, training, search, export, evaluation).
 run: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES)
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml
+
+# The same rules on a smaller overlay (minutes): what .ci/run checks end to end.
+ci: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml config/ci.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -27,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_glora_step.py
 
 clean:
-	rm -rf results/demo .snakemake
+	rm -rf results/mini results/ci results/demo .snakemake

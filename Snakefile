@@ -1,5 +1,7 @@
-# glora-repro: the GLoRA paper (arXiv 2306.07967) as one DAG. `make run` or
-# `snakemake --cores all` (add `--configfile config/mini.yaml` for the embedded mini suite).
+# glora-repro: the GLoRA paper (arXiv 2306.07967) as one DAG.
+#   snakemake --cores all --resources gpu=4                       the paper (config.yaml), local GPUs
+#   snakemake --workflow-profile workflow/profiles/slurm           the paper on a SLURM cluster
+#   snakemake --cores all --configfile config/mini.yaml            the embedded mini suite (CPU, minutes)
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,10 +11,15 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/demo.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/search.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     input:
-        all_targets(),
+        plan.targets(config),
     default_target: True

@@ -54,6 +54,18 @@ def _data_mini(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint(args: argparse.Namespace) -> int:
+    from glora.atomic import write_json
+    from glora.models import create_backbone
+
+    model = create_backbone(args.backbone, num_classes=1, checkpoint=args.path)
+    report = {"backbone": args.backbone, **model.checkpoint_report}
+    if args.out:
+        write_json(args.out, report)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def _setup(args: argparse.Namespace) -> dict:
     """Logging (to ``--log`` when given), progress-bar switch, and the validated configuration."""
     import logging
@@ -71,7 +83,7 @@ def _setup(args: argparse.Namespace) -> dict:
         import torch
 
         torch.set_num_threads(args.threads)
-    return load_config(args.config or [Path("config.yaml")])
+    return load_config(args.config or [Path("config.yaml")], args.set or ())
 
 
 def _run(args: argparse.Namespace):
@@ -138,6 +150,8 @@ def _common(parser: argparse.ArgumentParser, *, device_default: str = "auto") ->
     parser.add_argument("--config", type=Path, action="append",
                         help="configuration file, repeatable: later files overlay earlier ones "
                              "(default: config.yaml)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override one setting after the files, e.g. --set backbone=swin_mini (repeatable)")
     parser.add_argument("--device", default=device_default,
                         help="auto, cpu, cuda or cuda:N (default: %(default)s); on a multi-GPU machine without "
                              "SLURM, auto/cuda claim one free GPU through a lock file")
@@ -150,7 +164,7 @@ def _run_args(parser: argparse.ArgumentParser, *, method: bool = True) -> None:
     if method:
         parser.add_argument("--method", required=True, help="a registered method (glora, linear, full, ...)")
     else:
-        parser.set_defaults(method="glora")
+        parser.add_argument("--method", default="glora", help="a search-based method (default: %(default)s)")
     parser.add_argument("--size", help="GLoRA only: a name from config glora.sizes (ranks and budget)")
     parser.add_argument("--task", required=True, help="task (VTAB-1K folder) or few-shot dataset")
     parser.add_argument("--seed", type=int, default=0)
@@ -194,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--ranks", type=int, nargs="+", default=[8, 4], help="LoRA ranks (default: 8 4)")
     space.add_argument("--num-classes", type=int, default=100)
     space.set_defaults(func=_space)
+    ckpt = stages.add_parser("checkpoint", help="check that a local checkpoint loads into a backbone (and report it)")
+    ckpt.add_argument("--backbone", required=True, help="a name from glora.models.BACKBONES")
+    ckpt.add_argument("--path", required=True, type=Path, help="the .npz / .pth / .safetensors file")
+    ckpt.add_argument("--out", type=Path, help="write the report (format, tensors loaded, sha256) as JSON here")
+    ckpt.set_defaults(func=_checkpoint)
+
     pretrain = stages.add_parser("pretrain", help="mini suite: pre-train the tiny backbone on the upstream set")
     pretrain.add_argument("--data", required=True, type=Path, help="a generated mini suite (python -m glora data mini)")
     pretrain.add_argument("--out", required=True, type=Path, help="the checkpoint to write (.safetensors)")

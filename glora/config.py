@@ -63,8 +63,20 @@ def merge(base: dict, overlay: Mapping) -> dict:
     return base
 
 
-def load_config(paths: Sequence[str | Path]) -> dict:
-    """The validated configuration of ``paths`` applied in order (the first is the base)."""
+def parse_override(text: str) -> dict:
+    """``"a.b=value"`` (value parsed as YAML) as the nested mapping ``{"a": {"b": value}}``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or not all(key.split(".")):
+        raise ValueError(f"--set expects KEY=VALUE with a dotted key (e.g. paths.checkpoint=ckpt.npz), got {text!r}")
+    nested: dict = yaml.safe_load(value) if value else None
+    for part in reversed(key.split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def load_config(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> dict:
+    """The validated configuration of ``paths`` applied in order (the first is the base), then ``overrides``
+    (``KEY=VALUE`` strings, see :func:`parse_override`)."""
     if not paths:
         raise ValueError("no configuration given: pass --config config.yaml (and overlays such as "
                          "--config config/mini.yaml)")
@@ -80,7 +92,10 @@ def load_config(paths: Sequence[str | Path]) -> dict:
         if not isinstance(data, dict):
             raise ValueError(f"configuration file {path} must hold a mapping of keys, got {type(data).__name__}")
         merge(config, data)
-    return validate_config(config, source=" + ".join(str(p) for p in paths))
+    for text in overrides:
+        merge(config, parse_override(text))
+    source = " + ".join([str(p) for p in paths] + [f"--set {t}" for t in overrides])
+    return validate_config(config, source=source)
 
 
 def config_hash(config: Mapping) -> str:

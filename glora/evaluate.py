@@ -71,6 +71,9 @@ def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, ta
     device = resolve_device(device)
     amp = config["train"]["amp"] and device.type == "cuda"
     model = load_exported(model_path, card).to(device)
+    if card["backbone"] != config["backbone"]:  # the test images get the exported backbone's input transform
+        raise ValueError(f"{model_path} is a {card['backbone']} model but the configuration's backbone is "
+                         f"{config['backbone']}; pass --set backbone={card['backbone']} (and its paths.checkpoint)")
     test_set = open_split(config, run, "test")
     test = batches(config, test_set, 256, device, shuffle=False, augmented=False, quiet=quiet)
     preds, labels = predict(model, test, amp=amp)

@@ -1,6 +1,7 @@
 """The command line, the demo job and the Snakefile as users run them."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -76,22 +77,73 @@ def workflow_copy(tmp_path):
     return tmp_path
 
 
-def test_snakemake_dry_run_plans_the_demo(workflow_copy):
-    run = snakemake(workflow_copy, "--dry-run", "--cores", "1")
+def job_counts(stdout: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    lines = stdout[stdout.index("Job stats:"):].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_paper_dry_run_plans_every_experiment_without_any_data(workflow_copy):
+    run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--resources", "gpu=4")
     assert run.returncode == 0, run.stderr + run.stdout
-    assert "demo" in run.stdout
-    mini = snakemake(workflow_copy, "--dry-run", "--cores", "1", "--configfile", "config/mini.yaml")
-    assert mini.returncode == 0, mini.stderr + mini.stdout
+    # 19 VTAB tasks x (linear, full, 3 GLoRA sizes) + Swin-B 19 + few-shot 5 x 5 shots x 3 seeds + 1 DG source
+    assert job_counts(run.stdout) == {"check_checkpoint": 2, "check_data": 3, "train": 190, "export": 190,
+                                      "search": 152, "evaluate": 190, "all": 1, "total": 728}
+    assert "results/paper/dg/evaluate/glora_0.86M/imagenet/shot16_seed0.json" in run.stdout
+    assert not (workflow_copy / "results").exists()  # a dry run writes nothing
 
 
-def test_snakemake_rejects_an_unknown_config_key(workflow_copy):
+def test_mini_dry_run_and_switching_experiments_off(workflow_copy):
+    run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml")
+    assert run.returncode == 0, run.stderr + run.stdout
+    counts = job_counts(run.stdout)
+    assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 3 + 3 * 3 + 1
+    off = workflow_copy / "off.yaml"
+    off.write_text("experiments: {fewshot: {enabled: false}, domain_generalization: {enabled: false}}\n")
+    run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml", str(off))
+    assert job_counts(run.stdout)["train"] == 30
+
+
+@pytest.mark.parametrize("addition, message", [
+    ("\nepochs_typo: 3\n", "epochs_typo"),
+    ("\ntrain: {epochs: many}\n", "'many' is not of type 'integer'"),
+    ("\nexperiments: {vtab: {methods: [lora99]}}\n", "unknown method 'lora99'"),
+])
+def test_snakemake_rejects_bad_config_with_the_key_named(workflow_copy, addition, message):
     config = workflow_copy / "config.yaml"
-    config.write_text(config.read_text() + "\nepochs_typo: 3\n")
+    config.write_text(config.read_text() + addition)
     run = snakemake(workflow_copy, "--dry-run", "--cores", "1")
     assert run.returncode != 0
-    assert "epochs_typo" in run.stderr + run.stdout
+    assert message in run.stderr + run.stdout
+
+
+def test_a_real_paper_run_without_data_stops_at_the_data_check(workflow_copy):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run([SNAKEMAKE, "--directory", str(workflow_copy), "--snakefile", str(workflow_copy / "Snakefile"),
+                          "--cores", "2", "--resources", "gpu=0", "--keep-going"], capture_output=True, text=True,
+                         env=env)
+    assert run.returncode != 0
+    logs = workflow_copy / "results" / "paper" / "logs" / "data"
+    vtab = (logs / "check_vtab.log").read_text()
+    assert "error: " in vtab and "data/vtab-1k" in vtab
+    checkpoint = (logs / "checkpoint_vit_base_patch16_224.orig_in21k.log").read_text()
+    assert "ViT-B_16.npz" in checkpoint and "storage.googleapis.com" in checkpoint
+    assert not list((workflow_copy / "results" / "paper").glob("vtab/train/*"))  # no training started
 
 
 def test_snakemake_lint_is_clean(workflow_copy):
     run = snakemake(workflow_copy, "--lint")
     assert run.returncode == 0 and "good condition" in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_slurm_profile_dry_run(workflow_copy):
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
+    run = snakemake(workflow_copy, "--workflow-profile", str(workflow_copy / "workflow/profiles/slurm"), "--dry-run")
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert job_counts(run.stdout)["total"] == 728

@@ -2,6 +2,7 @@
 
 import io
 import json
+import random
 
 import numpy as np
 import pytest
@@ -263,3 +264,18 @@ def test_variant_synsets_txt_replaces_timms_list(tmp_path):
     assert sketch.num_classes == 3 and sketch.classes == ["n01", "n02", "n03"] and sketch.targets == [0, 0, 1, 1]
     v2 = build("imagenet", "imagenet_v2", "test", tmp_path, backbone="vit_mini")
     assert v2.num_classes == 3 and v2.targets == [2]
+
+
+def test_few_shot_augmentation_never_fails_on_posterize():
+    """timm's PosterizeIncreasing reaches 0 bits at magnitude 10, which Pillow rejects; the recipe caps it."""
+    import numpy as np
+    from PIL import Image
+
+    from glora.data.transforms import train_transform
+    from glora.models import get_backbone
+
+    transform = train_transform(get_backbone("vit_mini"))
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    random.seed(0)
+    for _ in range(3000):
+        assert transform(image).shape == (3, 32, 32)

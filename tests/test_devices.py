@@ -1,5 +1,6 @@
 """Device resolution and GPU claiming: spec parsing, and flock claims across real processes."""
 
+import json
 import os
 import signal
 import subprocess
@@ -168,3 +169,30 @@ def test_describe_cpu():
     d = devices.describe("cpu")
     assert d["device"] == "cpu" and d["name"] and d["cuda_visible_devices"] is None
     assert d["torch_threads"] == torch.get_num_threads()
+
+
+CLAIM_AND_HOLD = """
+import importlib.util, json, sys, time
+spec = importlib.util.spec_from_file_location("glora_devices_job", sys.argv[1])
+devices = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = devices
+spec.loader.exec_module(devices)
+claim = devices.claim_gpu(4, sys.argv[2], wait_s=60, poll_s=0.05)
+start = time.time()
+time.sleep(1.0)
+print(json.dumps({"gpu": claim.index, "start": start, "end": time.time()}))
+"""
+
+
+def test_eight_concurrent_jobs_on_four_simulated_gpus_never_share_one(tmp_path):
+    """What `snakemake --resources gpu=...` can't promise on one machine: each running job its own GPU."""
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIM_AND_HOLD, devices.__file__, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(8)]
+    claims = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert {c["gpu"] for c in claims} == {0, 1, 2, 3}
+    overlapping = max(sum(c["start"] <= t < c["end"] for c in claims) for t in (c["start"] for c in claims))
+    assert overlapping == 4  # four ran at once, the others waited for a free GPU
+    for gpu in range(4):
+        held = sorted(((c["start"], c["end"]) for c in claims if c["gpu"] == gpu))
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(held, held[1:]))  # never shared

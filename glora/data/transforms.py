@@ -28,7 +28,9 @@ EVAL_CROP_PCT = 224 / 256
 class FewShotRecipe:
     """The few-shot training recipe of NOAH (DeiT's augmentation), which the paper follows."""
 
-    auto_augment: str = "rand-m9-mstd0.5-inc1"
+    # DeiT's rand-m9-mstd0.5-inc1, with the sampled magnitude capped at 9 (mmax9): at 10 timm's
+    # PosterizeIncreasing keeps 0 bits, which Pillow >= 10 rejects ("bits must be between 1 and 8").
+    auto_augment: str = "rand-m9-mstd0.5-inc1-mmax9"
     color_jitter: float = 0.4
     re_prob: float = 0.25
     re_mode: str = "pixel"

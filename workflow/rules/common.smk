@@ -1,9 +1,60 @@
-# Config validation and the target lists that `rule all` is built from.
+# Config validation, wildcard constraints, the job plan (glora.workflow) and the command every rule runs.
+import json
+
 from snakemake.utils import validate
+
+from glora import workflow as plan
 
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
+RESULTS = plan.results(config)
+# The stages read the run's configuration from this file, written when a (non-dry) run starts; each rule
+# declares as params the part of it that determines its outputs, so a change reruns only those jobs.
+RESOLVED = f"{RESULTS}/config.resolved.yaml"
+GPU = config["resources"]["gpu"]
+DEVICE = "cuda" if GPU else "cpu"
+#: options every stage gets (a rule param, so that the shell command uses no global)
+OPTS = f"--config {RESOLVED} --quiet --device {DEVICE}"
 
-def all_targets():
-    return ["results/demo/summary.json"]
+
+onstart:
+    import yaml
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(RESOLVED, "w") as f:
+        yaml.safe_dump(json.loads(json.dumps(config)), f, sort_keys=False)
+
+
+wildcard_constraints:
+    exp="|".join(plan.EXPERIMENTS),
+    variant=r"[A-Za-z0-9_.-]+",
+    task=r"[A-Za-z0-9_.-]+",
+    run=r"(shot\d+_)?seed\d+",
+
+
+def job_args(w):
+    return plan.stage_args(config, w.exp, w.variant, w.task, w.run)
+
+
+def runtime(stage):
+    return config["resources"]["runtime_min"].get(stage, 60)
+
+
+def data_inputs(w):
+    """What a job needs before it starts: the (checked or generated) data and the backbone checkpoint."""
+    family = plan.EXPERIMENTS[w.exp][0]
+    backbone, checkpoint = plan.backbone_of(config, w.exp)
+    if config["suite"] == "mini":
+        return [f"{RESULTS}/data/mini.json", checkpoint]
+    checked = [family, "imagenet"] if w.exp == "dg" else [family]
+    return [f"{RESULTS}/data/{f}.json" for f in checked] + [f"{RESULTS}/data/checkpoint_{backbone}.json"]
+
+
+def export_inputs(w):
+    """The export of a run reads its weights, and for search-based methods the search's best choices."""
+    job = plan.Job(w.exp, w.variant, w.task, w.run)
+    inputs = {"weights": job.path(config, "train", "weights.safetensors")}
+    if plan.searched(config, w.variant):
+        inputs["choices"] = job.path(config, "search", "best.json")
+    return inputs

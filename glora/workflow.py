@@ -1,0 +1,180 @@
+"""The experiment plan behind the Snakefile: which jobs the configuration asks for, where their files go, and
+the stage arguments of each. The rules in ``workflow/rules/`` only wire these together (DESIGN §1).
+
+Layout under ``results/<name>/`` (``name`` defaults to the suite) (``<exp>`` is vtab, fewshot, dg or swin; ``<variant>`` is a method name or,
+for GLoRA, a size name from ``glora.sizes``; ``<run>`` is ``seed<N>`` or ``shot<K>_seed<N>``)::
+
+    data/                         the mini suite (mini) or data-check manifests (paper)
+    pretrain/<backbone>.safetensors            mini only: the pre-trained tiny backbones
+    <exp>/train/<variant>/<task>/<run>/        weights.safetensors, metrics.json, epochs.csv
+    <exp>/search/<variant>/<task>/<run>/       best.json, candidates.csv            (GLoRA)
+    <exp>/export/<variant>/<task>/<run>/       model.safetensors, card.json
+    <exp>/evaluate/<variant>/<task>/<run>.json test (and domain-generalisation) accuracy
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from glora.methods.registry import get_method
+
+#: experiment -> (data family, config key of its settings)
+EXPERIMENTS = {"vtab": ("vtab", "vtab"), "fewshot": ("fewshot", "fewshot"), "dg": ("fewshot", "domain_generalization"),
+               "swin": ("vtab", "swin")}
+RUN = re.compile(r"(?:shot(?P<shot>\d+)_)?seed(?P<seed>\d+)")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (experiment, variant, task, run) cell of the plan."""
+
+    exp: str
+    variant: str
+    task: str
+    run: str
+
+    def path(self, config: Mapping, stage: str, name: str = "") -> str:
+        base = f"{results(config)}/{self.exp}/{stage}/{self.variant}/{self.task}/{self.run}"
+        return f"{base}.json" if stage == "evaluate" else f"{base}/{name}"
+
+
+def results(config: Mapping) -> str:
+    return f"results/{config.get('name') or config['suite']}"
+
+
+def variants(config: Mapping, methods: list[str]) -> list[str]:
+    """Method names, with ``glora`` expanded into every configured size (each its own supernet); a size name
+    (e.g. ``glora_0.86M``) stands for that size alone."""
+    sizes = [s["name"] for s in config["glora"]["sizes"]]
+    out = []
+    for method in methods:
+        if method in sizes:
+            out.append(method)
+            continue
+        get_method(method)  # an unknown method is a config error, named here
+        out += sizes if method == "glora" else [method]
+    return out
+
+
+def method_of(config: Mapping, variant: str) -> tuple[str, str | None]:
+    """``(method, size)`` of a variant: a GLoRA size name gives ("glora", size)."""
+    sizes = [s["name"] for s in config["glora"]["sizes"]]
+    if variant in sizes:
+        return "glora", variant
+    get_method(variant)
+    return variant, None
+
+
+def searched(config: Mapping, variant: str) -> bool:
+    return get_method(method_of(config, variant)[0]).search_based
+
+
+def vtab_tasks(config: Mapping, key: str) -> list[str]:
+    """The tasks of a VTAB experiment: its list, else the suite's (the mini suite's or the paper's 19)."""
+    tasks = config["experiments"][key].get("tasks")
+    if tasks:
+        return list(tasks)
+    if config["suite"] == "mini":
+        from glora.data.mini_tasks import TASKS
+
+        return list(TASKS)
+    from glora.data.vtab import VTAB_TASKS
+
+    return list(VTAB_TASKS)
+
+
+def jobs(config: Mapping) -> list[Job]:
+    """Every (experiment, variant, task, run) the enabled experiments ask for."""
+    out = []
+    exps = config["experiments"]
+    for exp, key in (("vtab", "vtab"), ("swin", "swin")):
+        spec = exps[key]
+        if spec["enabled"]:
+            out += [Job(exp, v, t, f"seed{s}") for v in variants(config, spec["methods"])
+                    for t in vtab_tasks(config, key) for s in spec["seeds"]]
+    spec = exps["fewshot"]
+    if spec["enabled"]:
+        out += [Job("fewshot", v, d, f"shot{k}_seed{s}") for v in variants(config, spec["methods"])
+                for d in spec["datasets"] for k in spec["shots"] for s in spec["seeds"]]
+    spec = exps["domain_generalization"]
+    if spec["enabled"]:
+        out += [Job("dg", v, spec["source"], f"shot{spec['shot']}_seed{s}")
+                for v in variants(config, spec["methods"]) for s in spec["seeds"]]
+    return out
+
+
+def targets(config: Mapping) -> list[str]:
+    """What ``rule all`` asks for: the evaluation result of every job."""
+    return [job.path(config, "evaluate") for job in jobs(config)]
+
+
+def backbone_of(config: Mapping, exp: str) -> tuple[str, str]:
+    """``(backbone, checkpoint)`` an experiment runs on."""
+    if exp == "swin":
+        spec = config["experiments"]["swin"]
+        return spec["backbone"], spec["checkpoint"]
+    return config["backbone"], config["paths"]["checkpoint"]
+
+
+def stage_args(config: Mapping, exp: str, variant: str, task: str, run: str) -> str:
+    """The run arguments shared by train, search and export for one job."""
+    method, size = method_of(config, variant)
+    match = RUN.fullmatch(run)
+    if match is None:
+        raise ValueError(f"run {run!r} is not seed<N> or shot<K>_seed<N>")
+    family = EXPERIMENTS[exp][0]
+    args = ["--method", method, "--task", task, "--seed", match["seed"]]
+    if size:
+        args += ["--size", size]
+    if family == "fewshot":
+        args += ["--family", "fewshot", "--shot", match["shot"]]
+    return " ".join([*args, backbone_args(config, exp)]).strip()
+
+
+def backbone_args(config: Mapping, exp: str) -> str:
+    """``--set`` flags that point the stages at the experiment's backbone (Swin-B for Table 6)."""
+    backbone, checkpoint = backbone_of(config, exp)
+    if (backbone, checkpoint) == (config["backbone"], config["paths"]["checkpoint"]):
+        return ""
+    return f"--set backbone={backbone} --set paths.checkpoint={checkpoint}"
+
+
+def train_params(config: Mapping, exp: str, variant: str, task: str) -> dict:
+    """What determines a train job's outputs besides its wildcards (Snakemake reruns it when this changes)."""
+    from glora.config import train_settings
+
+    method, size = method_of(config, variant)
+    return {"settings": train_settings(config, method, task), "backbone": backbone_of(config, exp),
+            **size_params(config, variant)}
+
+
+def size_params(config: Mapping, variant: str) -> dict:
+    """The GLoRA size (ranks, budget) of a variant; empty for other methods."""
+    sizes = {s["name"]: s for s in config["glora"]["sizes"]}
+    return {"size": sizes[variant]} if variant in sizes else {}
+
+
+def eval_targets(config: Mapping, exp: str) -> str:
+    """``--target`` flags of the evaluation: the ImageNet variants for the domain-generalisation runs."""
+    if exp != "dg":
+        return ""
+    return " ".join(f"--target {t}" for t in config["experiments"]["domain_generalization"]["targets"])
+
+
+def pretrained(config: Mapping) -> list[str]:
+    """Mini suite: the checkpoints the pipeline pre-trains itself (one per backbone in use)."""
+    if config["suite"] != "mini":
+        return []
+    needed = {backbone_of(config, exp) for exp in {j.exp for j in jobs(config)}}
+    return sorted(checkpoint for _, checkpoint in needed)
+
+
+def checkpoint_backbone(config: Mapping, checkpoint: str) -> str:
+    """The backbone whose pre-trained weights ``checkpoint`` is (inverse of :func:`backbone_of`)."""
+    for exp in EXPERIMENTS:
+        backbone, path = backbone_of(config, exp)
+        if path == checkpoint:
+            return backbone
+    raise ValueError(f"no experiment uses checkpoint {checkpoint!r}")

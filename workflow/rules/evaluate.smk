@@ -1,0 +1,30 @@
+# Test accuracy of every exported model (and the ImageNet variants for the domain-generalisation runs).
+
+
+rule evaluate:
+    input:
+        model=rules.export.output.model,
+        card=rules.export.output.card,
+        weights=rules.train.output.weights,
+    output:
+        f"{RESULTS}/{{exp}}/evaluate/{{variant}}/{{task}}/{{run}}.json",
+    params:
+        opts=OPTS,
+        targets=lambda w: plan.eval_targets(config, w.exp),
+        supernet=lambda w, input: f"--supernet {input.weights}"
+        if config["evaluate"]["supernet_check"] and plan.searched(config, w.variant) else "",
+        swin=lambda w: plan.backbone_args(config, w.exp),
+    log:
+        f"{RESULTS}/logs/{{exp}}/evaluate/{{variant}}/{{task}}/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{exp}}/evaluate/{{variant}}/{{task}}/{{run}}.tsv"
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=runtime("evaluate"),
+    conda:
+        "../../envs/glora.yaml"
+    shell:
+        "python -m glora evaluate {params.opts} {params.swin} --model {input.model} {params.supernet} {params.targets}"
+        " --out {output} --threads {threads} > {log} 2>&1"

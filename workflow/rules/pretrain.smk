@@ -1,0 +1,26 @@
+# Mini suite only: pre-train the tiny backbone(s) on the upstream set, the analogue of ImageNet-21k.
+
+
+rule pretrain:
+    input:
+        f"{RESULTS}/data/mini.json",
+    output:
+        f"{RESULTS}/pretrain/{{backbone}}.safetensors",
+    params:
+        opts=OPTS,
+        data=lambda w, input: os.path.dirname(input[0]),
+        settings=config["pretrain"],
+    log:
+        f"{RESULTS}/logs/pretrain/{{backbone}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{backbone}}.tsv"
+    threads: workflow.cores  # the only job at that point of the DAG: use the whole machine
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=runtime("pretrain"),
+    conda:
+        "../../envs/glora.yaml"
+    shell:
+        "python -m glora pretrain {params.opts} --set backbone={wildcards.backbone} --data {params.data}"
+        " --out {output} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,28 @@
+# Evolutionary search (appendix B) of each GLoRA supernet on the validation split, under its size's cap.
+
+
+rule search:
+    input:
+        weights=rules.train.output.weights,
+    output:
+        best=f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/best.json",
+        candidates=f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/candidates.csv",
+    params:
+        opts=OPTS,
+        args=job_args,
+        settings=lambda w: {**config["search"], **plan.size_params(config, w.variant)},
+        out=lambda w, output: os.path.dirname(output.best),
+    log:
+        f"{RESULTS}/logs/{{exp}}/search/{{variant}}/{{task}}/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{exp}}/search/{{variant}}/{{task}}/{{run}}.tsv"
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=GPU,
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=runtime("search"),
+    conda:
+        "../../envs/glora.yaml"
+    shell:
+        "python -m glora search {params.opts} {params.args} --weights {input.weights} --out {params.out}"
+        " --threads {threads} > {log} 2>&1"
