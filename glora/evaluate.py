@@ -35,6 +35,9 @@ def load_exported(model_path: str | Path, card: Mapping) -> nn.Module:
     model = create_backbone(card["backbone"], num_classes=card["num_classes"])
     if not card["merged"]:
         get_method(card["run"]["method"]).apply(model, **card["method_kwargs"])
+    for name in card.get("added_biases", []):  # merged C/E terms of linears built without a bias (Swin's reductions)
+        layer = model.get_submodule(name)
+        layer.bias = nn.Parameter(torch.zeros(layer.out_features))
     missing, unexpected = load_model(model, str(model_path), strict=False)
     if missing or unexpected:
         raise ValueError(f"{model_path} does not fit {card['backbone']}: missing {sorted(missing)[:10]}, "

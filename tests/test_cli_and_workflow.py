@@ -103,11 +103,11 @@ def test_mini_dry_run_and_switching_experiments_off(workflow_copy):
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml")
     assert run.returncode == 0, run.stderr + run.stdout
     counts = job_counts(run.stdout)
-    assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 3 + 3 * 3 + 1
+    assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 2 + 2 * 3 + 1
     off = workflow_copy / "off.yaml"
     off.write_text("experiments: {fewshot: {enabled: false}, domain_generalization: {enabled: false}}\n")
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml", str(off))
-    assert job_counts(run.stdout)["train"] == 30
+    assert job_counts(run.stdout)["train"] == 20
 
 
 @pytest.mark.parametrize("addition, message", [

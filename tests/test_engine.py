@@ -241,3 +241,54 @@ def test_config_defaults_overlays_and_learning_rate_precedence(tmp_path):
     assert mini["backbone"] == "vit_mini" and mini["search"]["mutation_prob"] == 0.2  # overlay keeps the rest
     with pytest.raises(ValueError, match=r"search: Additional properties are not allowed \('popsize'"):
         load_config([root / "config.yaml", overlay(tmp_path, "p", {"search": {"popsize": 3}})])
+
+
+def test_set_overrides_a_setting_after_the_files(tmp_path):
+    from glora.config import parse_override
+
+    root = Path(__file__).resolve().parents[1]
+    assert parse_override("paths.checkpoint=ckpt/swin.pth") == {"paths": {"checkpoint": "ckpt/swin.pth"}}
+    config = load_config([root / "config.yaml"], ["backbone=swin_mini", "train.epochs=7", "search.seed=3"])
+    assert config["backbone"] == "swin_mini" and config["train"]["epochs"] == 7 and config["search"]["seed"] == 3
+    with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
+        parse_override("train.epochs")
+    with pytest.raises(ValueError, match=r"(?s)--set train.epochs=many.*'many' is not of type 'integer'"):
+        load_config([root / "config.yaml"], ["train.epochs=many"])
+
+
+def test_checkpoint_stage_reports_a_loadable_file_and_names_a_missing_one(world, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["checkpoint", "--backbone", "vit_mini", "--path", str(world["checkpoint"]), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["format"] == "safetensors" and report["skipped_head"] == ["head.weight", "head.bias"]
+    assert main(["checkpoint", "--backbone", "vit_mini", "--path", str(tmp_path / "nope.safetensors")]) == 2
+    assert "nope.safetensors" in capsys.readouterr().err
+
+
+def test_swin_reductions_merged_with_a_bias_export_and_evaluate(world, tmp_path):
+    """Swin's patch-merging reductions have no bias; a merged C/E term adds one, which the card lists."""
+    from safetensors.torch import save_model
+
+    import glora
+    from glora.models import create_backbone
+
+    ckpt = tmp_path / "swin_mini.safetensors"
+    save_model(create_backbone("swin_mini", num_classes=7), str(ckpt))
+    swin = overlay(tmp_path, "swin", {"backbone": "swin_mini", "paths": {"checkpoint": str(ckpt)},
+                                      "train": {"epochs": 1, "warmup_epochs": 0}})
+    train = tmp_path / "train"
+    train_glora(world, train, extra=[swin])
+    model = create_backbone("swin_mini", num_classes=4)
+    glora.apply_glora(model, ranks=(4, 2))
+    choices = {n: {"A": "none", "B": "lora2", "C": "vector", "D": "none", "E": "vector"}
+               for n in glora.glora_layers(model)}
+    (tmp_path / "choices.json").write_text(json.dumps(choices))
+    assert stage(world, "export", "--method", "glora", "--size", "tiny", "--task", "toy", "--weights",
+                 str(train / "weights.safetensors"), "--choices", str(tmp_path / "choices.json"), "--out",
+                 str(tmp_path / "export"), extra=[swin]) == 0
+    card = json.loads((tmp_path / "export" / "card.json").read_text())
+    assert card["added_biases"] == ["layers.1.downsample.reduction", "layers.2.downsample.reduction"]
+    assert stage(world, "evaluate", "--model", str(tmp_path / "export" / "model.safetensors"), "--supernet",
+                 str(train / "weights.safetensors"), "--out", str(tmp_path / "eval.json"), extra=[swin]) == 0
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["supernet"]["same_predictions"] == 1.0

@@ -46,7 +46,7 @@ def data_inputs(w):
     family = plan.EXPERIMENTS[w.exp][0]
     backbone, checkpoint = plan.backbone_of(config, w.exp)
     if config["suite"] == "mini":
-        return [f"{RESULTS}/data/mini.json", checkpoint]
+        return [f"{RESULTS}/data", checkpoint]
     checked = [family, "imagenet"] if w.exp == "dg" else [family]
     return [f"{RESULTS}/data/{f}.json" for f in checked] + [f"{RESULTS}/data/checkpoint_{backbone}.json"]
 

@@ -3,9 +3,8 @@
 
 rule mini_data:
     output:
-        f"{RESULTS}/data/mini.json",
+        directory(f"{RESULTS}/data"),
     params:
-        out=lambda w, output: os.path.dirname(output[0]),
         settings=config["data"],
     log:
         f"{RESULTS}/logs/data/mini.log",
@@ -17,7 +16,7 @@ rule mini_data:
     conda:
         "../../envs/glora.yaml"
     shell:
-        "python -m glora data mini --out {params.out} --seed {params.settings[seed]}"
+        "python -m glora data mini --out {output} --seed {params.settings[seed]}"
         " --upstream-per-class {params.settings[upstream_per_class]} --quiet > {log} 2>&1"
 
 

@@ -7,7 +7,9 @@ rule evaluate:
         card=rules.export.output.card,
         weights=rules.train.output.weights,
     output:
-        f"{RESULTS}/{{exp}}/evaluate/{{variant}}/{{task}}/{{run}}.json",
+        report(f"{RESULTS}/{{exp}}/evaluate/{{variant}}/{{task}}/{{run}}.json", caption="../report/evaluate.rst",
+               category="Evaluation", subcategory="{exp}", labels={"variant": "{variant}", "task": "{task}",
+                                                                   "run": "{run}"}),
     params:
         opts=OPTS,
         targets=lambda w: plan.eval_targets(config, w.exp),

@@ -3,12 +3,11 @@
 
 rule pretrain:
     input:
-        f"{RESULTS}/data/mini.json",
+        f"{RESULTS}/data",
     output:
         f"{RESULTS}/pretrain/{{backbone}}.safetensors",
     params:
         opts=OPTS,
-        data=lambda w, input: os.path.dirname(input[0]),
         settings=config["pretrain"],
     log:
         f"{RESULTS}/logs/pretrain/{{backbone}}.log",
@@ -22,5 +21,5 @@ rule pretrain:
     conda:
         "../../envs/glora.yaml"
     shell:
-        "python -m glora pretrain {params.opts} --set backbone={wildcards.backbone} --data {params.data}"
+        "python -m glora pretrain {params.opts} --set backbone={wildcards.backbone} --data {input}"
         " --out {output} --threads {threads} > {log} 2>&1"

@@ -5,7 +5,9 @@ rule search:
     input:
         weights=rules.train.output.weights,
     output:
-        best=f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/best.json",
+        best=report(f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/best.json", caption="../report/search.rst",
+                    category="Search", subcategory="{exp}", labels={"variant": "{variant}", "task": "{task}",
+                                                                    "run": "{run}"}),
         candidates=f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/candidates.csv",
     params:
         opts=OPTS,

@@ -7,7 +7,9 @@ rule train:
     output:
         weights=f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/weights.safetensors",
         metrics=f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/metrics.json",
-        epochs=f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/epochs.csv",
+        epochs=report(f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/epochs.csv", caption="../report/train.rst",
+                      category="Training", subcategory="{exp}", labels={"variant": "{variant}", "task": "{task}",
+                                                                        "run": "{run}"}),
     params:
         opts=OPTS,
         args=job_args,
