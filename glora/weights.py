@@ -52,7 +52,13 @@ def load_trainable(model: nn.Module, path: str | Path) -> dict[str, str]:
     the differences.
     """
     tensors, meta = read_safetensors(path)
-    state = trainable_state(model)
+    copy_checked(trainable_state(model), tensors, path)
+    return meta
+
+
+def copy_checked(state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], path) -> None:
+    """Copy ``tensors`` (read from ``path``) into the parameters ``state``: the same keys and shapes, or a
+    ``ValueError`` listing every difference and nothing is copied."""
     missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
     shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(state[k].shape)}"
               for k in sorted(set(state) & set(tensors)) if tensors[k].shape != state[k].shape]
@@ -62,4 +68,3 @@ def load_trainable(model: nn.Module, path: str | Path) -> dict[str, str]:
     with torch.no_grad():
         for k, p in state.items():
             p.copy_(tensors[k])
-    return meta

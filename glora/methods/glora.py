@@ -540,6 +540,8 @@ def load_supernet(model: nn.Module, path) -> dict[str, str]:
 
     from safetensors import safe_open
 
+    from glora.weights import copy_checked
+
     layers = _layers_or_raise(model)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -556,14 +558,5 @@ def load_supernet(model: nn.Module, path) -> dict[str, str]:
     if json.loads(meta["ranks"]) != ranks:
         raise ValueError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
                          "apply_glora with the same ranks and target_modules as at training time")
-    state = supernet_state(model)
-    missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
-    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(state[k].shape)}"
-              for k in sorted(set(state) & set(tensors)) if tensors[k].shape != state[k].shape]
-    if missing or unexpected or shapes:
-        raise ValueError(f"{path} does not fit this model: missing {missing}, unexpected {unexpected}, "
-                         f"shape mismatches {shapes} (is the head's number of classes the same?)")
-    with torch.no_grad():
-        for k, p in state.items():
-            p.copy_(tensors[k])
+    copy_checked(supernet_state(model), tensors, path)
     return meta
