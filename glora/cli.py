@@ -89,8 +89,14 @@ def _setup(args: argparse.Namespace) -> dict:
 def _run(args: argparse.Namespace):
     from glora.experiment import Run
 
+    from glora.methods.registry import get_method
+
+    choices = getattr(args, "choices", None)
+    retrained = choices is not None and get_method(args.method).retrain
+    if choices is not None and args.func is _train and not retrained:
+        raise ValueError(f"train --choices is for methods retrained after their search (NOAH), not {args.method!r}")
     return Run(method=args.method, task=args.task, seed=args.seed, size=args.size, family=args.family,
-               shot=args.shot)
+               shot=args.shot, choices=str(choices) if retrained else None)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -129,6 +135,15 @@ def _export(args: argparse.Namespace) -> int:
     card = run_export(config, _run(args), args.weights, args.out, choices=args.choices, device=args.device,
                       quiet=args.quiet)
     print(json.dumps({k: card.get(k) for k in ("run", "adapter_params", "merged", "max_abs_logit_diff")}))
+    return 0
+
+
+def _efficiency(args: argparse.Namespace) -> int:
+    from glora.efficiency import run_efficiency
+
+    config = _setup(args)
+    for row in run_efficiency(config, args.out, device=args.device, quiet=args.quiet):
+        print(json.dumps({k: row[k] for k in row if k not in ("backbone", "device")}))
     return 0
 
 
@@ -224,17 +239,25 @@ def build_parser() -> argparse.ArgumentParser:
     _run_args(train)
     train.add_argument("--out", required=True, type=Path,
                        help="folder for weights.safetensors, metrics.json, epochs.csv (resume.pt while running)")
+    train.add_argument("--choices", type=Path, help="NOAH: retrain this searched subnet (the search's best.json) "
+                                                    "from the backbone on the final training split")
     _common(train)
     train.set_defaults(func=_train)
 
-    search = stages.add_parser("search", help="evolutionary search of a GLoRA supernet on val200 (appendix B)")
+    search = stages.add_parser("search", help="evolutionary search of a supernet (GLoRA, NOAH) on val200 "
+                                              "(appendix B)")
     _run_args(search, method=False)
     search.add_argument("--weights", required=True, type=Path, help="the supernet (train's weights.safetensors)")
     search.add_argument("--budget", type=float, help="cap on adapter parameters in millions, head excluded "
-                                                      "(default: the size's budget_m)")
+                        "(default: the GLoRA size's budget_m, or methods.<method>.budget_m)")
     search.add_argument("--out", required=True, type=Path, help="folder for candidates.csv and best.json")
     _common(search)
     search.set_defaults(func=_search)
+
+    eff = stages.add_parser("efficiency", help="Table 4: extra parameters, FLOPs and throughput of every method")
+    eff.add_argument("--out", required=True, type=Path, help="the CSV to write (settings go to the .json beside it)")
+    _common(eff)
+    eff.set_defaults(func=_efficiency)
 
     export = stages.add_parser("export", help="re-parameterise a trained run into a plain timm model")
     _run_args(export)

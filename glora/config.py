@@ -111,11 +111,19 @@ def glora_size(config: Mapping, name: str) -> dict:
     return sizes[name]
 
 
-def train_settings(config: Mapping, method: str, task: str) -> dict:
-    """The training settings of (method, task): ``train`` defaults, the method's overrides, and the task's lr."""
+def train_settings(config: Mapping, method: str, task: str, supernet: bool | None = None) -> dict:
+    """The training settings of (method, task): ``train`` defaults, the method's overrides, and the task's lr.
+
+    A supernet (``supernet``; default: whether the method is search-based) trains ``epochs``; a fixed model
+    (a baseline, NOAH's retrained subnet) ``baseline_epochs``; a method's own ``epochs`` override wins.
+    """
+    from glora.methods.registry import get_method
+
     train = config["train"]
     overrides = dict(train["overrides"].get(method, {}))
-    settings = {k: v for k, v in train.items() if k not in ("overrides", "lr_per_task", "seeds")}
+    settings = {k: v for k, v in train.items() if k not in ("overrides", "lr_per_task", "seeds", "baseline_epochs")}
+    if not (get_method(method).search_based if supernet is None else supernet):
+        settings["epochs"] = train["baseline_epochs"]
     # lr precedence: the method's per-task lr > the method's lr > the task's lr (Table 5) > train.lr
     settings["lr"] = train["lr_per_task"].get(task, train["lr"])
     method_task_lr = overrides.pop("lr_per_task", {}).get(task)
@@ -123,3 +131,17 @@ def train_settings(config: Mapping, method: str, task: str) -> dict:
     if method_task_lr is not None:
         settings["lr"] = method_task_lr
     return settings
+
+
+#: keys of ``methods.<name>`` that are not keyword arguments of the method's ``apply``
+METHOD_META_KEYS = ("per_task", "budget_m")
+
+
+def method_settings(config: Mapping, method: str, task: str | None = None) -> dict:
+    """The keyword arguments of ``method``'s ``apply`` from ``methods.<method>``, with ``per_task.<task>``
+    entries replacing the defaults (e.g. VPT's prompt length, FacT's rank and scale)."""
+    entry = config.get("methods", {}).get(method, {})
+    kwargs = {k: v for k, v in entry.items() if k not in METHOD_META_KEYS}
+    if task is not None:
+        kwargs.update(entry.get("per_task", {}).get(task, {}))
+    return kwargs

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from glora.config import glora_size
+from glora.config import glora_size, method_settings
 from glora.data import build
 from glora.data.loading import Batches
 from glora.methods.registry import Method, get_method
@@ -40,13 +40,17 @@ class Run:
     size: str | None = None
     family: str = "vtab"
     shot: int | None = None
+    choices: str | None = None  # methods retrained after their search (NOAH): the search's best.json
 
     def __post_init__(self):
         if self.family not in SPLITS:
             raise ValueError(f"family {self.family!r} cannot be trained on; use one of {sorted(SPLITS)}")
         if (self.family == "fewshot") != (self.shot is not None):
             raise ValueError("--shot is required for the few-shot family and meaningless otherwise")
-        get_method(self.method)
+        spec = get_method(self.method)
+        if self.choices is not None and not spec.retrain:
+            raise ValueError(f"--choices at training time is for methods retrained after a search (NOAH); "
+                             f"{self.method!r} is not one")
 
     @property
     def spec(self) -> Method:
@@ -57,14 +61,36 @@ class Run:
         if self.method == "glora":
             if self.size is None:
                 raise ValueError(f"GLoRA needs --size, one of {[s['name'] for s in config['glora']['sizes']]}")
-            return {"ranks": list(glora_size(config, self.size)["ranks"])}
+            ranks = list(glora_size(config, self.size)["ranks"])
+            return {**method_settings(config, "glora", self.task), "ranks": ranks}
         if self.size is not None:
             raise ValueError(f"--size applies to GLoRA only, not to {self.method!r}")
-        return {}
+        kwargs = method_settings(config, self.method, self.task)
+        check_kwargs(self.method, kwargs)
+        if self.choices is not None:
+            from glora.export import read_choices
+
+            kwargs["subnet"] = read_choices(self.choices)
+        return kwargs
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "size": self.size, "task": self.task, "seed": self.seed,
-                "family": self.family, "shot": self.shot}
+        out = {"method": self.method, "size": self.size, "task": self.task, "seed": self.seed,
+               "family": self.family, "shot": self.shot}
+        if self.choices is not None:
+            out["choices"] = self.choices
+        return out
+
+
+def check_kwargs(method: str, kwargs: Mapping) -> None:
+    """Refuse ``methods.<method>`` keys that its ``apply`` does not take, listing the ones it does."""
+    import inspect
+
+    params = inspect.signature(get_method(method).apply).parameters
+    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"config methods.{method} has unknown key(s) {unknown}; {method} takes {accepted} "
+                         "(and per_task, budget_m)")
 
 
 def data_root(config: Mapping, family: str) -> Path:
@@ -108,7 +134,7 @@ def build_model(config: Mapping, run: Run, num_classes: int, *, drop_path: float
 
 def count_params(model: nn.Module) -> dict[str, int]:
     """Trainable parameters, head excluded and the head alone."""
-    from glora.methods.glora import head_parameters
+    from glora.methods.base import head_parameters
 
     head = {id(p) for p in head_parameters(model).values()}
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -65,7 +65,9 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
             "run": run.to_dict(), "method_kwargs": run.method_kwargs(config), "weights": str(weights),
             "weights_sha256": sha256(Path(weights))}
     context = {}
-    if spec.search_based:
+    if spec.retrain and run.choices is None:
+        raise ValueError(f"{run.method} retrains its searched subnet: pass --choices (the search's best.json)")
+    if spec.search_based and not spec.retrain:
         if choices is None:
             raise ValueError(f"{run.method} is search-based: pass --choices (the search's best.json)")
         space = SearchSpace.from_model(model)
@@ -73,6 +75,10 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
         set_choices(model, context["choices"])
         card.update(choices=context["choices"], adapter_params=space.count_params(context["choices"]),
                     choices_file=str(choices))
+    if "adapter_params" not in card:
+        from glora.methods.registry import count_trainable
+
+        card["adapter_params"] = count_trainable(model)
     plain = spec.merge(model, **context) if spec.merge else model
     card["merged"] = spec.merge is not None
     # A merged C or E term gives a bias to a linear that the architecture builds without one (Swin's patch-merging

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from glora.atomic import write_json
-from glora.methods.glora import TENSORS
+from glora.methods.registry import METHODS
 from glora.search_space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,9 @@ class Evolution:
                              "parameters -- raise budget_m")
         self.space, self.evaluate, self.cap, self.settings = space, evaluate, cap, settings
         self.state_path, self.fingerprint, self.quiet = state_path, fingerprint, quiet
-        self.slots = [(layer, t) for layer in space.names for t in TENSORS]
+        self.slots = [(layer, t) for layer in space.names for t in space.layers[layer].options]
         self.options = [space.layers[layer].options[t] for layer, t in self.slots]
+        self.widths = [len(space.layers[layer].options) for layer in space.names]
         self.rng = random.Random(settings.seed)
         self.rows: list[dict] = []          # every scored candidate, in order
         self.scores: dict[Genes, float] = {}
@@ -78,10 +79,14 @@ class Evolution:
     def params(self, genes: Genes) -> int:
         return self.space.count_params(self.choices(genes))
 
-    @staticmethod
-    def encode(genes: Genes) -> str:
-        """Compact text of a candidate: per layer ``A.B.C.D.E``, layers separated by spaces (module order)."""
-        return " ".join(".".join(genes[i:i + len(TENSORS)]) for i in range(0, len(genes), len(TENSORS)))
+    def encode(self, genes: Genes) -> str:
+        """Compact text of a candidate: per layer its options joined by dots (GLoRA ``A.B.C.D.E``), layers
+        separated by spaces (module order)."""
+        out, i = [], 0
+        for width in self.widths:
+            out.append(".".join(genes[i:i + width]))
+            i += width
+        return " ".join(out)
 
     # -- reproduction ----------------------------------------------------------------------------
     def random_genes(self) -> Genes:
@@ -202,27 +207,32 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
     from glora.data.loading import accuracy
     from glora.devices import resolve_device
     from glora.experiment import SPLITS, batches, build_model, open_split
-    from glora.methods.glora import SubnetMerger
     from glora.provenance import provenance
     from glora.train import fingerprint_of
 
-    if run.method != "glora":
-        raise ValueError(f"only GLoRA is searched; {run.method!r} trains one fixed configuration")
+    spec = run.spec
+    if not spec.search_based:
+        raise ValueError(f"{run.method!r} trains one fixed configuration; only search-based methods "
+                         f"({', '.join(n for n, m in METHODS.items() if m.search_based)}) are searched")
     out = Path(out)
     began = time.perf_counter()
     if not Path(weights).is_file():
-        raise ValueError(f"supernet weights {weights} do not exist; run `python -m glora train --method glora "
-                         f"--size {run.size} --task {run.task}` first")
-    size = glora_size(config, run.size)
-    budget_m = size["budget_m"] if budget_m is None else budget_m
+        size_arg = f" --size {run.size}" if run.size else ""
+        raise ValueError(f"supernet weights {weights} do not exist; run `python -m glora train --method "
+                         f"{run.method}{size_arg} --task {run.task}` first")
+    size = glora_size(config, run.size) if run.method == "glora" else {}
+    if budget_m is None:
+        budget_m = size["budget_m"] if size else config["methods"].get(run.method, {}).get("budget_m")
+    if budget_m is None:
+        raise ValueError(f"no parameter budget for {run.method}: set methods.{run.method}.budget_m or pass --budget")
     settings = EvolutionSettings.from_config(config["search"])
     device = resolve_device(device)
     val_set = open_split(config, run, "val")
     val = batches(config, val_set, config["search"]["batch_size"], device, shuffle=False, augmented=False,
                   quiet=quiet)
     model = build_model(config, run, val_set.num_classes, weights=weights).to(device).eval()
-    space = SearchSpace.from_model(model)
-    merge = SubnetMerger(model)
+    space = spec.search_space(model)
+    merge = spec.scorer(model)
     timing = {"merge_s": 0.0, "eval_s": 0.0, "count": 0}
 
     def evaluate(choices: dict) -> float:
@@ -246,7 +256,7 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
     write_csv(out / "candidates.csv", rows, CANDIDATE_FIELDS)
     n = len(search.rows)
     result = {
-        "stage": "search", **run.to_dict(), "budget_m": budget_m, "ranks": size["ranks"], "weights": str(weights),
+        "stage": "search", **run.to_dict(), "budget_m": budget_m, "ranks": size.get("ranks"), "weights": str(weights),
         "val_split": SPLITS[run.family]["val"], "val_images": len(val_set), "settings": settings.__dict__,
         "candidates_scored": n, "best_index": best["index"], "best_generation": best["generation"],
         "val_acc": best["val_acc"], "params": best["params"], "params_m": round(best["params"] / 1e6, 4),

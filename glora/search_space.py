@@ -13,27 +13,36 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from collections.abc import Callable
+
 from torch import nn
 
-from glora.methods.glora import TENSORS, Choice, check_choices, glora_layers, option_params
+from glora.methods.glora import Choice, check_choices, glora_layers, option_params
 
 
 @dataclass(frozen=True)
 class LayerSpace:
-    """One adapted linear: its name, shape and the options of each support tensor."""
+    """One searched layer: its name, shape and the options of each searched key (GLoRA: the support tensors;
+    NOAH: its modules). ``cost(key, option)`` gives the parameters an option uses (default: GLoRA's)."""
 
     name: str
     in_features: int
     out_features: int
     options: Mapping[str, tuple[str, ...]]
+    cost: Callable[[str, str], int] | None = None
 
     def size(self) -> int:
         """Number of distinct choices of this layer."""
-        return math.prod(len(self.options[t]) for t in TENSORS)
+        return math.prod(len(opts) for opts in self.options.values())
+
+    def option_cost(self, key: str, option: str) -> int:
+        if self.cost is not None:
+            return self.cost(key, option)
+        return option_params(key, option, self.in_features, self.out_features)
 
     def params(self, choice: Mapping[str, str]) -> int:
         """Trainable scalars this choice uses (DESIGN §2)."""
-        return sum(option_params(t, choice[t], self.in_features, self.out_features) for t in TENSORS)
+        return sum(self.option_cost(t, choice[t]) for t in self.options)
 
 
 class SearchSpace:
@@ -70,7 +79,7 @@ class SearchSpace:
     def sample(self, rng: random.Random | int | None = None) -> dict[str, Choice]:
         """A subnet drawn uniformly: each support tensor of each layer independently."""
         rng = rng if isinstance(rng, random.Random) else random.Random(rng)
-        return {n: {t: rng.choice(layer.options[t]) for t in TENSORS} for n, layer in self.layers.items()}
+        return {n: {t: rng.choice(opts) for t, opts in layer.options.items()} for n, layer in self.layers.items()}
 
     def count_params(self, choices: Mapping[str, Mapping[str, str]]) -> int:
         """Trainable scalars of the subnet, head excluded (the quantity the search budget caps)."""
@@ -78,8 +87,8 @@ class SearchSpace:
         return sum(layer.params(choices[n]) for n, layer in self.layers.items())
 
     def _extreme(self, pick) -> int:
-        return sum(pick(option_params(t, o, layer.in_features, layer.out_features) for o in layer.options[t])
-                   for layer in self.layers.values() for t in TENSORS)
+        return sum(pick(layer.option_cost(t, o) for o in opts)
+                   for layer in self.layers.values() for t, opts in layer.options.items())
 
     def min_params(self) -> int:
         """The smallest subnet's parameter count (0: every tensor ``none``)."""

@@ -200,10 +200,10 @@ def run_train(config: Mapping, run, out: str | Path, *, device: str = "auto", qu
 
     out = Path(out)
     began = time.perf_counter()
-    settings = train_settings(config, run.method, run.task)
     spec = run.spec
+    settings = train_settings(config, run.method, run.task, supernet=spec.search_based and run.choices is None)
     method_kwargs = run.method_kwargs(config)
-    role = "search_train" if spec.search_based else "final_train"
+    role = "search_train" if spec.search_based and run.choices is None else "final_train"
     train_set = open_split(config, run, role, train=True)
     val_set = open_split(config, run, "val") if role == "search_train" or run.family == "fewshot" else None
     device = resolve_device(device)

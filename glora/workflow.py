@@ -1,15 +1,18 @@
 """The experiment plan behind the Snakefile: which jobs the configuration asks for, where their files go, and
 the stage arguments of each. The rules in ``workflow/rules/`` only wire these together (DESIGN §1).
 
-Layout under ``results/<name>/`` (``name`` defaults to the suite) (``<exp>`` is vtab, fewshot, dg or swin; ``<variant>`` is a method name or,
-for GLoRA, a size name from ``glora.sizes``; ``<run>`` is ``seed<N>`` or ``shot<K>_seed<N>``)::
+Layout under ``results/<name>/`` (``name`` defaults to the suite; ``<exp>`` is vtab, fewshot, dg or swin;
+``<variant>`` is a method name or, for GLoRA, a size name from ``glora.sizes``; ``<run>`` is ``seed<N>`` or
+``shot<K>_seed<N>``)::
 
     data/                         the mini suite (mini) or data-check manifests (paper)
     pretrain/<backbone>.safetensors            mini only: the pre-trained tiny backbones
     <exp>/train/<variant>/<task>/<run>/        weights.safetensors, metrics.json, epochs.csv
-    <exp>/search/<variant>/<task>/<run>/       best.json, candidates.csv            (GLoRA)
+    <exp>/search/<variant>/<task>/<run>/       best.json, candidates.csv            (GLoRA, NOAH)
+    <exp>/retrain/<variant>/<task>/<run>/      the searched subnet trained again    (NOAH)
     <exp>/export/<variant>/<task>/<run>/       model.safetensors, card.json
     <exp>/evaluate/<variant>/<task>/<run>.json test (and domain-generalisation) accuracy
+    efficiency/table4_efficiency.csv           Table 4 (and its settings, .json)
 """
 
 from __future__ import annotations
@@ -68,7 +71,19 @@ def method_of(config: Mapping, variant: str) -> tuple[str, str | None]:
 
 
 def searched(config: Mapping, variant: str) -> bool:
+    """Whether the variant's supernet is searched (GLoRA, NOAH)."""
     return get_method(method_of(config, variant)[0]).search_based
+
+
+def retrained(config: Mapping, variant: str) -> bool:
+    """Whether the variant's searched subnet is trained again from the backbone (NOAH)."""
+    return get_method(method_of(config, variant)[0]).retrain
+
+
+def merged_from_supernet(config: Mapping, variant: str) -> bool:
+    """Whether the exported model is merged from the trained supernet (GLoRA): its evaluation can check the
+    merge against the supernet."""
+    return searched(config, variant) and not retrained(config, variant)
 
 
 def vtab_tasks(config: Mapping, key: str) -> list[str]:
@@ -106,8 +121,16 @@ def jobs(config: Mapping) -> list[Job]:
 
 
 def targets(config: Mapping) -> list[str]:
-    """What ``rule all`` asks for: the evaluation result of every job."""
-    return [job.path(config, "evaluate") for job in jobs(config)]
+    """What ``rule all`` asks for: the evaluation result of every job, and Table 4 when enabled."""
+    out = [job.path(config, "evaluate") for job in jobs(config)]
+    if config["efficiency"]["enabled"]:
+        out.append(efficiency_table(config))
+    return out
+
+
+def efficiency_table(config: Mapping) -> str:
+    """Where ``python -m glora efficiency`` writes Table 4's rows."""
+    return f"{results(config)}/efficiency/table4_efficiency.csv"
 
 
 def backbone_of(config: Mapping, exp: str) -> tuple[str, str]:
@@ -141,13 +164,15 @@ def backbone_args(config: Mapping, exp: str) -> str:
     return f"--set backbone={backbone} --set paths.checkpoint={checkpoint}"
 
 
-def train_params(config: Mapping, exp: str, variant: str, task: str) -> dict:
-    """What determines a train job's outputs besides its wildcards (Snakemake reruns it when this changes)."""
-    from glora.config import train_settings
+def train_params(config: Mapping, exp: str, variant: str, task: str, retrain: bool = False) -> dict:
+    """What determines a train (or NOAH retrain) job's outputs besides its wildcards (Snakemake reruns it when
+    this changes)."""
+    from glora.config import method_settings, train_settings
 
     method, size = method_of(config, variant)
-    return {"settings": train_settings(config, method, task), "backbone": backbone_of(config, exp),
-            **size_params(config, variant)}
+    supernet = searched(config, variant) and not retrain
+    return {"settings": train_settings(config, method, task, supernet), "method": method_settings(config, method, task),
+            "backbone": backbone_of(config, exp), **size_params(config, variant)}
 
 
 def size_params(config: Mapping, variant: str) -> dict:

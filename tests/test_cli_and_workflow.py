@@ -92,9 +92,11 @@ def job_counts(stdout: str) -> dict[str, int]:
 def test_paper_dry_run_plans_every_experiment_without_any_data(workflow_copy):
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--resources", "gpu=4")
     assert run.returncode == 0, run.stderr + run.stdout
-    # 19 VTAB tasks x (linear, full, 3 GLoRA sizes) + Swin-B 19 + few-shot 5 x 5 shots x 3 seeds + 1 DG source
-    assert job_counts(run.stdout) == {"check_checkpoint": 2, "check_data": 3, "train": 190, "export": 190,
-                                      "search": 152, "evaluate": 190, "all": 1, "total": 728}
+    # 19 VTAB tasks x (13 methods + 3 GLoRA sizes) + Swin-B 19 + few-shot 5 x 5 shots x 3 seeds + 1 DG source;
+    # searched: GLoRA everywhere and NOAH (whose subnets are retrained); Table 4 once
+    assert job_counts(run.stdout) == {"check_checkpoint": 2, "check_data": 3, "train": 399, "export": 399,
+                                      "search": 171, "retrain": 19, "evaluate": 399, "efficiency": 1, "all": 1,
+                                      "total": 1394}
     assert "results/paper/dg/evaluate/glora_0.86M/imagenet/shot16_seed0.json" in run.stdout
     assert not (workflow_copy / "results").exists()  # a dry run writes nothing
 
@@ -103,11 +105,13 @@ def test_mini_dry_run_and_switching_experiments_off(workflow_copy):
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml")
     assert run.returncode == 0, run.stderr + run.stdout
     counts = job_counts(run.stdout)
-    assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 2 + 2 * 3 + 1
+    # 10 tasks x 14 variants (Table 1's methods) + few-shot 2 datasets x 3 shots + 1 DG source
+    assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 14 + 2 * 3 + 1
+    assert counts["search"] == 10 * 2 + 2 * 3 + 1 and counts["retrain"] == 10 and counts["efficiency"] == 1
     off = workflow_copy / "off.yaml"
     off.write_text("experiments: {fewshot: {enabled: false}, domain_generalization: {enabled: false}}\n")
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml", str(off))
-    assert job_counts(run.stdout)["train"] == 20
+    assert job_counts(run.stdout)["train"] == 140
 
 
 @pytest.mark.parametrize("addition, message", [
@@ -146,4 +150,4 @@ def test_slurm_profile_dry_run(workflow_copy):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
     run = snakemake(workflow_copy, "--workflow-profile", str(workflow_copy / "workflow/profiles/slurm"), "--dry-run")
     assert run.returncode == 0, run.stderr + run.stdout
-    assert job_counts(run.stdout)["total"] == 728
+    assert job_counts(run.stdout)["total"] == 1394

@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glora.methods.base import head_parameters
+
 TENSORS = ("A", "B", "C", "D", "E")
 Choice = dict[str, str]
 
@@ -102,16 +104,19 @@ def option_params(tensor: str, option: str, in_features: int, out_features: int)
 
 
 def check_choice(choice: Mapping[str, str], options: Mapping[str, Sequence[str]], where: str = "") -> Choice:
-    """Validate one layer's choice against its options; returns a plain dict copy."""
+    """Validate one layer's choice against its options (keys: GLoRA's support tensors, or another method's
+    searched modules); returns a plain dict copy in the options' key order."""
     at = f" for layer {where!r}" if where else ""
+    keys = list(options)
     if not isinstance(choice, Mapping):
-        raise ValueError(f"a choice{at} must be a dict with keys {list(TENSORS)}, got {choice!r}")
-    if set(choice) != set(TENSORS):
-        raise ValueError(f"a choice{at} needs exactly the keys {list(TENSORS)}, got {sorted(choice)}")
-    for t in TENSORS:
+        raise ValueError(f"a choice{at} must be a dict with keys {keys}, got {choice!r}")
+    if set(choice) != set(keys):
+        raise ValueError(f"a choice{at} needs exactly the keys {keys}, got {sorted(choice)}")
+    what = "support tensor" if keys == list(TENSORS) else "module"
+    for t in keys:
         if choice[t] not in options[t]:
-            raise ValueError(f"unknown option {choice[t]!r} for support tensor {t}{at}; valid: {list(options[t])}")
-    return {t: choice[t] for t in TENSORS}
+            raise ValueError(f"unknown option {choice[t]!r} for {what} {t}{at}; valid: {list(options[t])}")
+    return {t: choice[t] for t in keys}
 
 
 def equation_10(w0, b0, a, b, c, d, e):
@@ -355,16 +360,6 @@ def glora_layers(model: nn.Module) -> dict[str, GLoRALinear]:
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, child, new)
-
-
-def head_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The classifier head's parameters by full name (timm's ``get_classifier()``), else empty."""
-    get = getattr(model, "get_classifier", None)
-    head = get() if callable(get) else None
-    if not isinstance(head, nn.Module):
-        return {}
-    ids = {id(p) for p in head.parameters()}
-    return {n: p for n, p in model.named_parameters() if id(p) in ids}
 
 
 def apply_glora(model: nn.Module, ranks: Sequence[int] = (8, 4),

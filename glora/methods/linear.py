@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from glora.methods.glora import head_parameters
+from glora.methods.base import head_parameters
 
 
 def apply_linear(model: nn.Module) -> list[str]:

@@ -52,9 +52,11 @@ def data_inputs(w):
 
 
 def export_inputs(w):
-    """The export of a run reads its weights, and for search-based methods the search's best choices."""
+    """The export of a run reads its weights (NOAH: the retrained subnet's), and for search-based methods the
+    search's best choices."""
     job = plan.Job(w.exp, w.variant, w.task, w.run)
-    inputs = {"weights": job.path(config, "train", "weights.safetensors")}
+    stage = "retrain" if plan.retrained(config, w.variant) else "train"
+    inputs = {"weights": job.path(config, stage, "weights.safetensors")}
     if plan.searched(config, w.variant):
         inputs["choices"] = job.path(config, "search", "best.json")
     return inputs

@@ -14,7 +14,7 @@ rule evaluate:
         opts=OPTS,
         targets=lambda w: plan.eval_targets(config, w.exp),
         supernet=lambda w, input: f"--supernet {input.weights}"
-        if config["evaluate"]["supernet_check"] and plan.searched(config, w.variant) else "",
+        if config["evaluate"]["supernet_check"] and plan.merged_from_supernet(config, w.variant) else "",
         swin=lambda w: plan.backbone_args(config, w.exp),
     log:
         f"{RESULTS}/logs/{{exp}}/evaluate/{{variant}}/{{task}}/{{run}}.log",
