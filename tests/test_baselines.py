@@ -225,3 +225,30 @@ def test_efficiency_writes_table_4_rows_for_every_method(world, tmp_path):
     assert float(rows["backbone"]["relative_bs1"]) == 1.0 and float(rows["lora"]["throughput_bs2"]) > 0
     settings = json.loads(out.with_suffix(".json").read_text())
     assert settings["batch_sizes"] == [1, 2] and settings["backbone"] == "vit_mini"
+
+
+@pytest.mark.parametrize("name", ["lora", "ssf", "fact_tt", "fact_tk", "repadapter"])
+def test_merge_is_exact_on_vit_b16(name):
+    """The paper's backbone at its input size (one image: ~1 s per pass on CPU)."""
+    torch.manual_seed(0)
+    model = timm.create_model("vit_base_patch16_224", num_classes=10)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear) and m.bias is not None:
+                m.bias.normal_(0, 0.02)
+    methods.apply(name, model, **kwargs_of(name, "caltech101"))  # FacT: rank 16/32, scale 10
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.02)
+    model.eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected, merged = model(x), get_method(name).merge(model).eval()(x)
+    torch.testing.assert_close(merged, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_published_counts_that_differ_carry_a_footnote():
+    noted = {n for n in methods.names() if get_method(n).param_note}
+    assert noted == {"vpt_deep", "ssf", "repadapter"}
+    assert "0.53M" in get_method("vpt_deep").param_note and "221,184" in get_method("repadapter").param_note

@@ -51,6 +51,7 @@ class Method:
     search_space: Callable[[nn.Module], object] | None = None
     scorer: Callable[[nn.Module], Callable[[dict], nn.Module]] | None = None
     retrain: bool = False
+    param_note: str = ""  # why Table 1's "# param" differs from count_trainable (a table footnote)
 
 
 METHODS: dict[str, Method] = {}
@@ -92,7 +93,9 @@ register_method(Method(
     description="VPT-Shallow: prompt tokens before the first block"))
 register_method(Method(
     name="vpt_deep", apply=_vpt.apply_vpt_deep, merge=None, search_based=False,
-    description="VPT-Deep: new prompt tokens at every block"))
+    description="VPT-Deep: new prompt tokens at every block",
+    param_note="VPT publishes its per-task VPT-Deep prompt lengths only in a spreadsheet (vtab_all_release.csv) "
+               "we cannot reach; the per-task lengths we use give 0.68M on average, Table 1 prints 0.53M"))
 register_method(Method(
     name="adapter", apply=_adapter.apply_adapter, merge=None, search_based=False,
     description="Adapter: a sequential bottleneck after every MLP"))
@@ -104,7 +107,9 @@ register_method(Method(
     description="LoRA: a low-rank update of every fused qkv"))
 register_method(Method(
     name="ssf", apply=_ssf.apply_ssf, merge=_ssf.merge_ssf, search_based=False,
-    description="SSF: scale and shift after the patch embedding, the norms and the block linears"))
+    description="SSF: scale and shift after the patch embedding, the norms and the block linears",
+    param_note="SSF's 0.24M includes the classifier head: 0.21M of scales and shifts plus the mean VTAB-1K head "
+               "(49.5 classes x 769 = 0.04M)"))
 register_method(Method(
     name="fact_tt", apply=_fact.apply_fact_tt, merge=_fact.merge_fact, search_based=False,
     description="FacT-TT: updates of all blocks as a tensor-train with shared U, V"))
@@ -113,7 +118,9 @@ register_method(Method(
     description="FacT-TK: updates of all blocks as a Tucker tensor with shared U, V"))
 register_method(Method(
     name="repadapter", apply=_repadapter.apply_repadapter, merge=_repadapter.merge_repadapter, search_based=False,
-    description="RepAdapter: linear adapters before the attention and the MLP, folded into them"))
+    description="RepAdapter: linear adapters before the attention and the MLP, folded into them",
+    param_note="RepAdapter's 0.22M counts the projection weights only (221,184); with their biases, which fold "
+               "into the backbone's on merging, it trains 239,808"))
 register_method(Method(
     name="noah", apply=_noah.apply_noah, merge=None, search_based=True,
     description="NOAH: a supernet of prompts, LoRA and adapters, searched per layer, the subnet retrained",
