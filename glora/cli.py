@@ -147,6 +147,17 @@ def _efficiency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tables(args: argparse.Namespace) -> int:
+    from glora.paper.outputs import run_tables
+    from glora.workflow import results
+
+    config = _setup(args)
+    folder = Path(results(config))
+    for path in run_tables(config, folder, args.out or folder / "tables"):
+        print(path)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from glora.evaluate import run_evaluate
 
@@ -258,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     eff.add_argument("--out", required=True, type=Path, help="the CSV to write (settings go to the .json beside it)")
     _common(eff)
     eff.set_defaults(func=_efficiency)
+
+    tables = stages.add_parser("tables", help="the paper's tables from the run's results (CSV, Markdown, LaTeX)")
+    tables.add_argument("--out", type=Path, help="folder (default: results/<name>/tables)")
+    _common(tables)
+    tables.set_defaults(func=_tables)
 
     export = stages.add_parser("export", help="re-parameterise a trained run into a plain timm model")
     _run_args(export)

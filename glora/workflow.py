@@ -13,6 +13,7 @@ Layout under ``results/<name>/`` (``name`` defaults to the suite; ``<exp>`` is v
     <exp>/export/<variant>/<task>/<run>/       model.safetensors, card.json
     <exp>/evaluate/<variant>/<task>/<run>.json test (and domain-generalisation) accuracy
     efficiency/table4_efficiency.csv           Table 4 (and its settings, .json)
+    tables/                                    the paper's tables (CSV, Markdown, LaTeX)
 """
 
 from __future__ import annotations
@@ -120,12 +121,17 @@ def jobs(config: Mapping) -> list[Job]:
     return out
 
 
-def targets(config: Mapping) -> list[str]:
-    """What ``rule all`` asks for: the evaluation result of every job, and Table 4 when enabled."""
+def result_targets(config: Mapping) -> list[str]:
+    """The evaluation result of every job, and Table 4's measurement when enabled."""
     out = [job.path(config, "evaluate") for job in jobs(config)]
     if config["efficiency"]["enabled"]:
         out.append(efficiency_table(config))
     return out
+
+
+def targets(config: Mapping) -> list[str]:
+    """What ``rule all`` asks for: the paper's tables, made from :func:`result_targets`."""
+    return [f"{results(config)}/tables"]
 
 
 def efficiency_table(config: Mapping) -> str:

@@ -1,0 +1,30 @@
+"""Gather a run's result files (``results/<name>/``) into pandas tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from glora.workflow import RUN
+
+
+def evaluations(results: str | Path, exp: str) -> pd.DataFrame:
+    """One row per evaluate JSON of experiment ``exp``: variant, method, size, task, run, seed, shot, top1,
+    merged, adapter_params, and the commit and time of the run that wrote it."""
+    rows = []
+    for path in sorted(Path(results, exp, "evaluate").glob("*/*/*.json")):
+        data = json.loads(path.read_text())
+        variant, task, run = path.parts[-3], path.parts[-2], path.stem
+        match = RUN.fullmatch(run)
+        rows.append({"variant": variant, "method": data["method"], "size": data.get("size"), "task": task,
+                     "run": run, "seed": int(match["seed"]) if match else data.get("seed"),
+                     "shot": int(match["shot"]) if match and match["shot"] else None,
+                     "top1": data["test"]["top1"], "merged": data["merged"],
+                     "adapter_params": data.get("adapter_params"),
+                     "commit": data.get("provenance", {}).get("git_commit"),
+                     "created": data.get("provenance", {}).get("created")})
+    columns = ["variant", "method", "size", "task", "run", "seed", "shot", "top1", "merged", "adapter_params",
+               "commit", "created"]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,81 @@
+"""The paper's tables from a run's results, as pandas DataFrames (one row per method, as in the paper).
+
+Table 1 (and Table 6 on Swin-B): top-1 per VTAB task (mean over seeds), the trainable parameters in millions
+(mean over tasks, head excluded), the inference cost ("none" when merged into the backbone), the three group
+means, their mean (the paper's "Average") and the plain mean over the tasks. Table 4: Table 4's columns from
+``python -m glora efficiency``, throughput also as a ratio to the untouched backbone. Table 5: the learning rate
+of every task from the configuration that was run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from glora.methods.registry import METHODS
+
+#: how the paper names each method (a GLoRA size ``glora_0.86M`` becomes ``GLoRA-0.86M``)
+DISPLAY = {"full": "Full", "linear": "Linear", "bitfit": "BitFit", "vpt_shallow": "VPT-Shallow",
+           "vpt_deep": "VPT-Deep", "adapter": "Adapter", "adaptformer": "AdaptFormer", "lora": "LoRA",
+           "noah": "NOAH", "fact_tt": "FacT-TT", "fact_tk": "FacT", "ssf": "SSF", "repadapter": "RepAdapter"}
+GROUP_COLUMNS = {"natural": "Natural", "specialized": "Specialized", "structured": "Structured"}
+
+
+def display_name(variant: str, method: str) -> str:
+    if method == "glora":
+        size = variant.removeprefix("glora_").removeprefix("glora")
+        return f"GLoRA-{size}" if size else "GLoRA"
+    return DISPLAY.get(method, variant)
+
+
+def _order(method: str) -> int:
+    names = list(METHODS)
+    return names.index(method) if method in names else len(names)
+
+
+def vtab_table(evals: pd.DataFrame, groups: Mapping[str, str]) -> pd.DataFrame:
+    """Table 1 / Table 6 from :func:`glora.paper.collect.evaluations`: ``groups`` maps each task (column, in
+    order) to natural / specialized / structured. Missing cells (not run) are NaN."""
+    tasks = list(groups)
+    if evals.empty:
+        return pd.DataFrame(columns=["method", "params_m", "inference_cost", *tasks])
+    mean = evals.groupby(["variant", "method", "task"], as_index=False).agg(
+        top1=("top1", "mean"), params=("adapter_params", "mean"), merged=("merged", "all"))
+    rows = []
+    for (variant, method), part in mean.groupby(["variant", "method"], sort=False):
+        acc = part.set_index("task")["top1"]
+        row = {"method": display_name(variant, method), "variant": variant,
+               "params_m": round(part["params"].mean() / 1e6, 4),
+               "inference_cost": "none" if part["merged"].all() else "extra",
+               **{t: acc.get(t) for t in tasks}}
+        present = {g: [acc[t] for t in tasks if groups[t] == g and t in acc] for g in GROUP_COLUMNS}
+        complete = all(t in acc for t in tasks)
+        for g, name in GROUP_COLUMNS.items():
+            values = present[g]
+            row[name] = sum(values) / len(values) if values and len(values) == list(groups.values()).count(g) \
+                else None
+        group_means = [row[n] for g, n in GROUP_COLUMNS.items() if g in groups.values()]
+        row["average"] = sum(group_means) / len(group_means) if complete and group_means else None
+        row["mean_all"] = sum(acc[t] for t in tasks) / len(tasks) if complete else None
+        rows.append((_order(method), row))
+    table = pd.DataFrame([r for _, r in sorted(rows, key=lambda x: x[0])])
+    return table.drop(columns=["variant"])
+
+
+def efficiency_table(path: str | Path) -> pd.DataFrame:
+    """Table 4 from ``table4_efficiency.csv``: extra parameters (M), extra GFLOPs, images/s per batch size and
+    the ratio to the untouched backbone."""
+    df = pd.read_csv(path)
+    df["method"] = [display_name(m, m) if m != "backbone" else "Backbone (untouched)" for m in df["method"]]
+    keep = ["method", "merged", "extra_params_m", "extra_gflops",
+            *[c for c in df.columns if c.startswith(("throughput_bs", "relative_bs"))]]
+    return df[keep]
+
+
+def learning_rates(config: Mapping, tasks: list[str]) -> pd.DataFrame:
+    """Table 5: the learning rate each task was trained with (GLoRA's supernets), from ``config``."""
+    from glora.config import train_settings
+
+    return pd.DataFrame([{"task": t, "lr": train_settings(config, "glora", t)["lr"]} for t in tasks])

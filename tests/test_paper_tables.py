@@ -1,0 +1,72 @@
+"""The paper's tables: reference values shipped with the package, Table 1's group means, and the three formats."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from glora.data.vtab import VTAB_TASKS
+from glora.paper.reference import load
+from glora.paper.render import write_table
+from glora.paper.tables import efficiency_table, vtab_table
+
+GROUPS = {"a1": "natural", "a2": "natural", "b1": "specialized", "c1": "structured", "c2": "structured"}
+
+
+def evals(rows):
+    return pd.DataFrame([{"variant": v, "method": m, "size": None, "task": t, "run": f"seed{s}", "seed": s,
+                          "shot": None, "top1": acc, "merged": merged, "adapter_params": params,
+                          "commit": "abc", "created": "2026-11-24T00:00:00"}
+                         for v, m, t, s, acc, merged, params in rows])
+
+
+def test_reference_tables_ship_with_the_package_and_name_their_sources():
+    table1 = load("table1")
+    assert list(table1.columns[3:22]) == list(VTAB_TASKS)
+    assert table1["source"].notna().all()
+    glora = table1.set_index("method").loc["GLoRA-0.29M"]
+    groups = [[glora[t] for t in VTAB_TASKS if VTAB_TASKS[t].group == g] for g in ("natural", "specialized",
+                                                                                     "structured")]
+    # the printed average is the mean of the group means (77.36 from the rounded per-task values; printed 77.3)
+    assert abs(sum(sum(g) / len(g) for g in groups) / 3 - glora["average"]) < 0.1
+    with pytest.raises(ValueError, match="no reference table 'table9'"):
+        load("table9")
+
+
+def test_vtab_table_means_over_seeds_groups_and_tasks():
+    rows = [("lora", "lora", t, s, acc + s, True, 1000) for t, acc in zip(GROUPS, (10, 20, 30, 40, 60))
+            for s in (0, 2)]
+    rows += [("glora_big", "glora", t, 0, 50.0, True, 3000 + 1000 * i) for i, t in enumerate(list(GROUPS)[:4])]
+    table = vtab_table(evals(rows), GROUPS).set_index("method")
+    lora = table.loc["LoRA"]
+    assert lora["a1"] == 11 and lora["Natural"] == 16 and lora["Specialized"] == 31 and lora["Structured"] == 51
+    assert lora["average"] == pytest.approx((16 + 31 + 51) / 3) and lora["mean_all"] == pytest.approx(33)
+    assert lora["params_m"] == 0.001 and lora["inference_cost"] == "none"
+    glora = table.loc["GLoRA-big"]   # c2 not run: its group and the averages are missing, not wrong
+    assert math.isnan(glora["c2"]) and pd.isna(glora["Structured"]) and pd.isna(glora["average"])
+    assert list(table.index) == ["LoRA", "GLoRA-big"]  # Table 1's row order
+
+
+def test_write_table_gives_csv_markdown_and_booktabs_latex(tmp_path):
+    df = pd.DataFrame({"method": ["A_x", "B"], "acc": [71.25, 80.0], "other": [None, 3.0]})
+    paths = write_table(df, tmp_path / "t", caption="Table X", notes=["made by test"], bold_max=["acc"])
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert pd.read_csv(paths[0])["acc"].tolist() == [71.25, 80.0]
+    md = paths[1].read_text()
+    assert "| A_x      | 71.2  | –       |" in md and "- made by test" in md
+    tex = paths[2].read_text()
+    assert r"\toprule" in tex and r"\textbf{80.0}" in tex and r"A\_x" in tex and "71.2 " in tex
+
+
+def test_efficiency_table_keeps_table_4_columns(tmp_path):
+    path = tmp_path / "t4.csv"
+    pd.DataFrame([{"method": "backbone", "merged": True, "extra_params_m": 0.0, "extra_gflops": 0.0,
+                   "throughput_bs1": 10.0, "relative_bs1": 1.0, "device": "cpu"},
+                  {"method": "vpt_deep", "merged": False, "extra_params_m": 0.5, "extra_gflops": 5.6,
+                   "throughput_bs1": 8.0, "relative_bs1": 0.8, "device": "cpu"}]).to_csv(path, index=False)
+    table = efficiency_table(path)
+    assert table["method"].tolist() == ["Backbone (untouched)", "VPT-Deep"]
+    assert list(table.columns) == ["method", "merged", "extra_params_m", "extra_gflops", "throughput_bs1",
+                                   "relative_bs1"]
