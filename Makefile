@@ -21,9 +21,11 @@ install: $(STAMP)
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml
 
-# The same rules on a smaller overlay (minutes): what .ci/run checks end to end.
+# The same rules on a smaller overlay (minutes): what .ci/run checks end to end, then every table cell against
+# the golden values committed in config/golden/ci (a cell outside its tolerance fails the check).
 ci: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml config/ci.yaml
+	$(BIN)/python -m glora compare --config config.yaml --config config/mini.yaml --config config/ci.yaml --strict --quiet
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

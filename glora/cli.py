@@ -158,6 +158,24 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from glora.paper.compare import run_compare, write_golden
+    from glora.workflow import results
+
+    config = _setup(args)
+    folder = Path(results(config))
+    tables = args.tables or folder / "tables"
+    if args.write_golden:
+        for path in write_golden(tables, args.write_golden):
+            print(path)
+        return 0
+    deltas = run_compare(config, tables, args.out or folder / "compare")
+    counts = deltas["status"].value_counts().to_dict()
+    print(json.dumps({"within": counts.get("within", 0), "outside": counts.get("outside", 0),
+                      "missing": counts.get("missing", 0)}))
+    return 1 if args.strict and counts.get("outside", 0) else 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from glora.evaluate import run_evaluate
 
@@ -274,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--out", type=Path, help="folder (default: results/<name>/tables)")
     _common(tables)
     tables.set_defaults(func=_tables)
+
+    compare = stages.add_parser("compare", help="our tables minus the paper's (or the golden ones), per cell")
+    compare.add_argument("--tables", type=Path, help="folder of our tables (default: results/<name>/tables)")
+    compare.add_argument("--out", type=Path, help="folder for deltas.csv and summary.md (default: "
+                                                  "results/<name>/compare)")
+    compare.add_argument("--strict", action="store_true", help="exit 1 when a cell is outside its tolerance")
+    compare.add_argument("--write-golden", type=Path, metavar="FOLDER",
+                         help="instead: copy the tables into FOLDER as golden values (to commit)")
+    _common(compare)
+    compare.set_defaults(func=_compare)
 
     export = stages.add_parser("export", help="re-parameterise a trained run into a plain timm model")
     _run_args(export)

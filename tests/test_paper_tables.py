@@ -70,3 +70,38 @@ def test_efficiency_table_keeps_table_4_columns(tmp_path):
     assert table["method"].tolist() == ["Backbone (untouched)", "VPT-Deep"]
     assert list(table.columns) == ["method", "merged", "extra_params_m", "extra_gflops", "throughput_bs1",
                                    "relative_bs1"]
+
+
+def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, capsys):
+    from engine_fixtures import ROOT
+    from glora.cli import main
+    from glora.paper.compare import write_golden
+
+    tables, golden = tmp_path / "tables", tmp_path / "golden"
+    tables.mkdir()
+    ours = pd.DataFrame({"method": ["Linear", "GLoRA-large"], "params_m": [0.0, 0.0412], "digits": [61.0, 70.5],
+                         "average": [55.0, 60.25]})
+    ours.to_csv(tables / "table1_vtab.csv", index=False)
+    pd.DataFrame({"method": ["Backbone (untouched)", "LoRA"], "merged": [True, True], "extra_params_m": [0.0, 0.0],
+                  "extra_gflops": [0.0, 0.0], "throughput_bs1": [100.0, 97.0]}).to_csv(
+        tables / "table4_efficiency.csv", index=False)
+    assert {p.name for p in write_golden(tables, golden)} == {"table1_vtab.csv", "table4_efficiency.csv"}
+    assert "throughput_bs1" not in pd.read_csv(golden / "table4_efficiency.csv")  # speed is the machine's
+    args = ["compare", "--config", str(ROOT / "config.yaml"), "--set", f"compare.golden={golden}", "--tables",
+            str(tables), "--out", str(tmp_path / "cmp"), "--strict", "--quiet"]
+    assert main(args) == 0
+    assert '"within": 10, "outside": 0, "missing": 0' in capsys.readouterr().out
+    ours.loc[1, "digits"] += 1.5             # one accuracy moved by more than the ±1.0 tolerance
+    ours.loc[0, "params_m"] = 0.01           # and a parameter count that prints differently
+    ours.to_csv(tables / "table1_vtab.csv", index=False)
+    assert main(args) == 1
+    deltas = pd.read_csv(tmp_path / "cmp" / "deltas.csv")
+    outside = deltas[deltas["status"] == "outside"]
+    assert sorted(zip(outside["row"], outside["column"])) == [("GLoRA-large", "digits"), ("Linear", "params_m")]
+    assert "| table1_vtab | 4 | 2 | 0 | ±1.0 |" in (tmp_path / "cmp" / "summary.md").read_text()
+    assert main([*args[:-2], "--quiet"]) == 0  # without --strict the report is written and the exit code is 0
+    (tables / "table1_vtab.csv").unlink()
+    capsys.readouterr()
+    assert main(args) == 0 and '"missing": 6' in capsys.readouterr().out  # not run: missing, not outside
+    assert main([*args[:3], "--set", f"compare.golden={tmp_path / 'nope'}", *args[5:]]) == 2
+    assert "golden tables" in capsys.readouterr().err
