@@ -83,8 +83,12 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
     card["merged"] = spec.merge is not None
     # A merged C or E term gives a bias to a linear that the architecture builds without one (Swin's patch-merging
     # reductions): the plain model is then the timm model plus these biases, which the card lists.
+    def had_bias(name: str) -> bool:  # the adapted module, or the layer a baseline's wrapper holds
+        module = model.get_submodule(name)
+        return getattr(getattr(module, "base", module), "bias", None) is not None
+
     card["added_biases"] = sorted(n for n, m in plain.named_modules() if isinstance(m, torch.nn.Linear)
-                                  and m.bias is not None and model.get_submodule(n).bias is None) \
+                                  and m.bias is not None and not had_bias(n)) \
         if card["merged"] and plain is not model else []
     val = batches(config, open_split(config, run, "val"), 32, device, shuffle=False, augmented=False, quiet=quiet)
     x, _ = next(val.epoch())

@@ -252,3 +252,18 @@ def test_published_counts_that_differ_carry_a_footnote():
     noted = {n for n in methods.names() if get_method(n).param_note}
     assert noted == {"vpt_deep", "ssf", "repadapter"}
     assert "0.53M" in get_method("vpt_deep").param_note and "221,184" in get_method("repadapter").param_note
+
+
+@pytest.mark.parametrize("name", ["bitfit", "lora", "ssf", "fact_tk", "repadapter", "vpt_deep", "adaptformer"])
+def test_baselines_train_export_and_evaluate_through_the_stages(world, tmp_path, name):
+    train, export = tmp_path / "train", tmp_path / "export"
+    assert stage(world, "train", "--method", name, "--task", "toy", "--out", str(train),
+                 "--set", "train.baseline_epochs=1", "--set", "train.warmup_epochs=0") == 0
+    assert json.loads((train / "metrics.json").read_text())["train_split"] == "train800val200"
+    assert stage(world, "export", "--method", name, "--task", "toy", "--weights", str(train / "weights.safetensors"),
+                 "--out", str(export)) == 0
+    card = json.loads((export / "card.json").read_text())
+    assert card["merged"] is (name in MERGEABLE) and card["added_biases"] == []
+    assert card["adapter_params"] == json.loads((train / "metrics.json").read_text())["trainable_params"]
+    assert stage(world, "evaluate", "--model", str(export / "model.safetensors"), "--out", str(tmp_path / "e.json")) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["merged"] is (name in MERGEABLE)
