@@ -265,5 +265,6 @@ def test_baselines_train_export_and_evaluate_through_the_stages(world, tmp_path,
     card = json.loads((export / "card.json").read_text())
     assert card["merged"] is (name in MERGEABLE) and card["added_biases"] == []
     assert card["adapter_params"] == json.loads((train / "metrics.json").read_text())["trainable_params"]
-    assert stage(world, "evaluate", "--model", str(export / "model.safetensors"), "--out", str(tmp_path / "e.json")) == 0
-    assert json.loads((tmp_path / "e.json").read_text())["merged"] is (name in MERGEABLE)
+    result = tmp_path / "e.json"
+    assert stage(world, "evaluate", "--model", str(export / "model.safetensors"), "--out", str(result)) == 0
+    assert json.loads(result.read_text())["merged"] is (name in MERGEABLE)
