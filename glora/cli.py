@@ -158,6 +158,17 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from glora.paper.outputs import run_figures
+    from glora.workflow import results
+
+    config = _setup(args)
+    folder = Path(results(config))
+    for path in run_figures(config, folder, args.out or folder / "figures"):
+        print(path)
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from glora.paper.compare import run_compare, write_golden
     from glora.workflow import results
@@ -292,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--out", type=Path, help="folder (default: results/<name>/tables)")
     _common(tables)
     tables.set_defaults(func=_tables)
+
+    figures = stages.add_parser("figures", help="the paper's figures from the run's results (PNG 300 dpi, PDF)")
+    figures.add_argument("--out", type=Path, help="folder (default: results/<name>/figures)")
+    _common(figures)
+    figures.set_defaults(func=_figures)
 
     compare = stages.add_parser("compare", help="our tables minus the paper's (or the golden ones), per cell")
     compare.add_argument("--tables", type=Path, help="folder of our tables (default: results/<name>/tables)")

@@ -14,6 +14,7 @@ Layout under ``results/<name>/`` (``name`` defaults to the suite; ``<exp>`` is v
     <exp>/evaluate/<variant>/<task>/<run>.json test (and domain-generalisation) accuracy
     efficiency/table4_efficiency.csv           Table 4 (and its settings, .json)
     tables/                                    the paper's tables (CSV, Markdown, LaTeX)
+    figures/                                   the paper's figures (PNG 300 dpi, PDF)
     compare/                                   deltas.csv, summary.md: ours minus the paper (or golden)
 """
 
@@ -133,7 +134,7 @@ def result_targets(config: Mapping) -> list[str]:
 def targets(config: Mapping) -> list[str]:
     """What ``rule all`` asks for: the paper's tables (made from :func:`result_targets`) and their comparison
     with the paper or the golden values."""
-    return [f"{results(config)}/tables", f"{results(config)}/compare/deltas.csv"]
+    return [f"{results(config)}/tables", f"{results(config)}/figures", f"{results(config)}/compare/deltas.csv"]
 
 
 def efficiency_table(config: Mapping) -> str:

@@ -96,7 +96,7 @@ def test_paper_dry_run_plans_every_experiment_without_any_data(workflow_copy):
     # searched: GLoRA everywhere and NOAH (whose subnets are retrained); Table 4, the tables, their comparison once
     assert job_counts(run.stdout) == {"check_checkpoint": 2, "check_data": 3, "train": 399, "export": 399,
                                       "search": 171, "retrain": 19, "evaluate": 399, "efficiency": 1, "tables": 1,
-                                      "compare": 1, "all": 1, "total": 1396}
+                                      "figures": 1, "compare": 1, "all": 1, "total": 1397}
     assert "results/paper/dg/evaluate/glora_0.86M/imagenet/shot16_seed0.json" in run.stdout
     assert not (workflow_copy / "results").exists()  # a dry run writes nothing
 
@@ -150,4 +150,4 @@ def test_slurm_profile_dry_run(workflow_copy):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
     run = snakemake(workflow_copy, "--workflow-profile", str(workflow_copy / "workflow/profiles/slurm"), "--dry-run")
     assert run.returncode == 0, run.stderr + run.stdout
-    assert job_counts(run.stdout)["total"] == 1396
+    assert job_counts(run.stdout)["total"] == 1397

@@ -105,3 +105,42 @@ def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, 
     assert main(args) == 0 and '"missing": 6' in capsys.readouterr().out  # not run: missing, not outside
     assert main([*args[:3], "--set", f"compare.golden={tmp_path / 'nope'}", *args[5:]]) == 2
     assert "golden tables" in capsys.readouterr().err
+
+
+def test_figures_from_fewshot_results_and_searched_subnets(tmp_path):
+    """Figures 2/6 from few-shot evaluations, Figures 3/4 from GLoRA best.json files: PNG at 300 dpi and PDF."""
+    import json
+
+    from PIL import Image
+
+    import glora
+    from engine_fixtures import ROOT
+    from glora.config import load_config
+    from glora.models import create_backbone
+    from glora.paper.outputs import run_figures
+
+    results = tmp_path / "results"
+    for dataset in ("flowers_mini", "textures_mini"):
+        for shot in (1, 4, 16):
+            for seed in (0, 1):
+                path = results / "fewshot" / "evaluate" / "glora_large" / dataset / f"shot{shot}_seed{seed}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"method": "glora", "size": "glora_large", "merged": True,
+                                            "adapter_params": 1000, "test": {"top1": 20.0 + 10 * shot ** 0.5}}))
+    model = create_backbone("vit_mini", num_classes=3)
+    glora.apply_glora(model, ranks=(8, 4))
+    space = glora.SearchSpace.from_model(model)
+    for i, task in enumerate(("digits", "specimen", "clevr_count_mini")):
+        path = results / "vtab" / "search" / "glora_large" / task / "seed0" / "best.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"method": "glora", "size": "glora_large", "choices": space.sample(i)}))
+    config = load_config([ROOT / "config.yaml", ROOT / "config" / "mini.yaml"], [f"paths.vtab={tmp_path}/none"])
+    written = run_figures(config, results, tmp_path / "figures")
+    names = {p.name for p in written}
+    assert {"figure2_fewshot.png", "figure2_fewshot.pdf", "figure6_fewshot_flowers_mini.png",
+            "figure3_params_per_layer_type.png", "figure4_layerwise_configuration.png"} <= names
+    for path in written:
+        assert path.stat().st_size > 1000
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                assert round(image.info["dpi"][0]) == 300

@@ -1,8 +1,8 @@
-"""``python -m glora tables``: the paper's tables from a run's results (``results/<name>/tables/``).
+"""``python -m glora tables`` and ``figures``: the paper's outputs from a run's results (``results/<name>/``).
 
-Written so far: Table 1 (VTAB-1K, ViT), Table 4 (inference efficiency), Table 5 (learning rates), Table 6
-(VTAB-1K, Swin). Every table says which run produced it (configuration name, commits, dates); cells that were
-not run are marked "–".
+Tables: 1 (VTAB-1K, ViT), 2 (LLMs: the paper's rows, ours not run), 3 (domain generalisation), 4 (inference
+efficiency), 5 (learning rates), 6 (VTAB-1K, Swin). Every table says which run produced it (configuration name,
+commits, dates); cells that were not run are marked "–". Figures: 2, 3, 4 and 6 (:mod:`glora.paper.figures`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
-from glora.paper.tables import GROUP_COLUMNS, efficiency_table, learning_rates, vtab_table
+from glora.paper.tables import (GROUP_COLUMNS, domain_generalization_table, efficiency_table, learning_rates,
+                                llm_table, vtab_table)
 
 
 def _provenance(config: Mapping, evals) -> str:
@@ -26,12 +27,18 @@ def _provenance(config: Mapping, evals) -> str:
 
 
 def _vtab_groups(config: Mapping, tasks: list[str] | None) -> dict[str, str]:
-    from glora.data.vtab import vtab_tasks
+    """Task -> VTAB group: from the data's suite.json when present, else the mini suite's or the paper's tasks."""
+    from glora.data.mini_tasks import TASKS as MINI
+    from glora.data.vtab import VTAB_TASKS, vtab_tasks
 
-    known = vtab_tasks(config["paths"]["vtab"]) if Path(config["paths"]["vtab"]).is_dir() else None
-    if known is None:
-        from glora.data.vtab import VTAB_TASKS as known
-    names = tasks or list(known)
+    known = {**MINI, **VTAB_TASKS}
+    if Path(config["paths"]["vtab"]).is_dir():
+        known.update(vtab_tasks(config["paths"]["vtab"]))
+    names = tasks or list(VTAB_TASKS)
+    unknown = [t for t in names if t not in known]
+    if unknown:
+        raise ValueError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
+                         "/suite.json")
     return {t: known[t].group for t in names}
 
 
@@ -60,6 +67,20 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
         written += write_table(table, out / name, caption=caption, notes=notes,
                                bold_max=[*groups, *group_cols, "average", "mean_all"],
                                column_digits={"params_m": 2 if config["suite"] == "paper" else 4})
+    spec = config["experiments"]["domain_generalization"]
+    if spec["enabled"]:
+        evals = evaluations(results, "dg")
+        table = domain_generalization_table(evals, list(spec["targets"]), spec["source"])
+        written += write_table(table, out / "table3_domain_generalization",
+                               caption="Table 3: domain generalisation, top-1 (%) on the 16-shot source and the "
+                                       "shifted test sets", notes=[_provenance(config, evals)],
+                               bold_max=[spec["source"], *spec["targets"]],
+                               column_digits={"params_m": 2 if config["suite"] == "paper" else 4})
+    from glora.paper.reference import load
+
+    written += write_table(llm_table(load("table2")), out / "table2_llm",
+                           caption="Table 2: LLaMA fine-tuned on Alpaca / ShareGPT (the paper's numbers)",
+                           notes=["Our LLM experiments are not run yet: every row is the paper's."])
     csv = Path(efficiency_csv(config))
     if csv.is_file():
         table = efficiency_table(csv)
@@ -72,4 +93,26 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
                            caption="Table 5: learning rate per task (GLoRA)",
                            notes=[f"From the configuration '{config.get('name') or config['suite']}' as run."],
                            digits=6)
+    return written
+
+
+def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[Path]:
+    """Write every figure the run's results allow (Figures 2, 3, 4, 6); returns the files written."""
+    from glora.config import glora_size
+    from glora.paper.figures import figure2, figure3, figure4, searched_choices
+    from glora.paper.reference import load
+    from glora.workflow import vtab_tasks
+
+    results, out, written = Path(results), Path(out), []
+    if config["experiments"]["fewshot"]["enabled"]:
+        evals = evaluations(results, "fewshot")
+        if len(evals):
+            reference = load("figure2") if config["suite"] == "paper" else None
+            written += figure2(evals, out, reference)
+    choices = searched_choices(results, "vtab")
+    if len(choices):
+        groups = _vtab_groups(config, vtab_tasks(config, "vtab"))
+        ranks = {v: glora_size(config, v)["ranks"] for v in choices["variant"].unique()}
+        written += figure3(choices, groups, config["backbone"], ranks, out)
+        written += figure4(choices, out)
     return written

@@ -79,3 +79,24 @@ def learning_rates(config: Mapping, tasks: list[str]) -> pd.DataFrame:
     from glora.config import train_settings
 
     return pd.DataFrame([{"task": t, "lr": train_settings(config, "glora", t)["lr"]} for t in tasks])
+
+
+def domain_generalization_table(evals: pd.DataFrame, targets: list[str], source: str) -> pd.DataFrame:
+    """Table 3: top-1 on the 16-shot source (``source``) and on each shifted target, mean over seeds."""
+    columns = ["method", "params_m", source, *targets]
+    if evals.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (variant, method), part in evals.groupby(["variant", "method"], sort=False):
+        row = {"method": display_name(variant, method), "params_m": round(part["adapter_params"].mean() / 1e6, 4),
+               source: part["top1"].mean()}
+        row.update({t: part[f"target_{t}"].mean() if f"target_{t}" in part else None for t in targets})
+        rows.append((_order(method), row))
+    return pd.DataFrame([r for _, r in sorted(rows, key=lambda x: x[0])], columns=columns)
+
+
+def llm_table(reference: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: the paper's LLM rows, with ours marked as not run (the LLM experiments are not implemented)."""
+    table = reference.drop(columns=["source"]).copy()
+    table["ours"] = "not run"
+    return table

@@ -16,6 +16,21 @@ rule tables:
         "python -m glora tables {params.opts} --out {output} > {log} 2>&1"
 
 
+rule figures:
+    input:
+        plan.result_targets(config),
+    output:
+        directory(f"{RESULTS}/figures"),
+    params:
+        opts=OPTS,
+    log:
+        f"{RESULTS}/logs/figures.log",
+    conda:
+        "../../envs/glora.yaml"
+    shell:
+        "python -m glora figures {params.opts} --out {output} > {log} 2>&1"
+
+
 # Every cell of the tables minus the paper's (mini suite: minus the golden tables committed in config/golden/).
 # `python -m glora compare --strict` exits 1 when a cell is outside its tolerance: what a CI job runs.
 rule compare:

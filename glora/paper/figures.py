@@ -1,0 +1,167 @@
+"""The paper's figures from a run's results, PNG (300 dpi) and PDF, one seaborn style throughout.
+
+- Figure 2: few-shot top-1 against shots (log2 axis), one panel per dataset and their average, one line per
+  method (mean over seeds; the paper's GLoRA curve dashed where published).
+- Figure 3: searched GLoRA parameters per layer type (QKV, Proj, FC1, FC2) in each VTAB group.
+- Figure 4: which option each layer's support tensors A-E chose, counted over the VTAB tasks.
+- Figure 6: one few-shot curve per dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from glora.paper.tables import display_name
+
+LAYER_TYPES = {"qkv": "QKV", "proj": "Proj", "fc1": "FC1", "fc2": "FC2"}
+
+
+def _style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper", palette="colorblind", font_scale=1.1)
+    return sns
+
+
+def save(fig, stem: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=300, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def fewshot_curves(evals: pd.DataFrame) -> pd.DataFrame:
+    """Mean top-1 over seeds per (method, dataset, shots), plus the ``average`` over datasets."""
+    df = evals.assign(method=[display_name(v, m) for v, m in zip(evals["variant"], evals["method"])])
+    mean = df.groupby(["method", "task", "shot"], as_index=False)["top1"].mean()
+    average = mean.groupby(["method", "shot"], as_index=False)["top1"].mean().assign(task="average")
+    return pd.concat([mean, average], ignore_index=True)
+
+
+def _curve(ax, data: pd.DataFrame, title: str, reference: pd.DataFrame | None = None) -> None:
+    import seaborn as sns
+
+    sns.lineplot(data=data, x="shot", y="top1", hue="method", marker="o", ax=ax)
+    if reference is not None and len(reference):
+        ax.plot(reference["shots"], reference["accuracy"], "k--", marker="x", label="GLoRA (paper)")
+    shots = sorted(data["shot"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(shots, [str(int(s)) for s in shots])
+    ax.set(title=title, xlabel="shots per class", ylabel="top-1 (%)")
+    ax.legend(fontsize="small")
+
+
+def figure2(evals: pd.DataFrame, out: Path, reference: pd.DataFrame | None = None) -> list[Path]:
+    """Figure 2 (a grid: every dataset and the average) and Figure 6 (one file per dataset)."""
+    import matplotlib.pyplot as plt
+
+    _style()
+    curves = fewshot_curves(evals)
+    panels = [*sorted(set(curves["task"]) - {"average"}), "average"]
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        ref = reference[reference["dataset"] == panel] if reference is not None else None
+        _curve(ax, curves[curves["task"] == panel], panel, ref)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Few-shot top-1 against shots")
+    fig.tight_layout()
+    written = save(fig, out / "figure2_fewshot")
+    for panel in panels[:-1]:
+        fig, ax = plt.subplots(figsize=(4.6, 3.6))
+        ref = reference[reference["dataset"] == panel] if reference is not None else None
+        _curve(ax, curves[curves["task"] == panel], panel, ref)
+        fig.tight_layout()
+        written += save(fig, out / f"figure6_fewshot_{panel}")
+    return written
+
+
+def searched_choices(results: Path, exp: str = "vtab") -> pd.DataFrame:
+    """One row per (variant, task, run, layer, tensor) of every GLoRA search's best.json."""
+    rows = []
+    for path in sorted(Path(results, exp, "search").glob("*/*/*/best.json")):
+        best = json.loads(path.read_text())
+        if best.get("method") != "glora":
+            continue
+        variant, task, run = path.parts[-4], path.parts[-3], path.parts[-2]
+        for layer, choice in best["choices"].items():
+            for tensor, option in choice.items():
+                rows.append({"variant": variant, "size": best.get("size"), "task": task, "run": run,
+                             "layer": layer, "tensor": tensor, "option": option})
+    return pd.DataFrame(rows, columns=["variant", "size", "task", "run", "layer", "tensor", "option"])
+
+
+def _layer_type(layer: str) -> str:
+    return LAYER_TYPES.get(layer.rsplit(".", 1)[-1], layer.rsplit(".", 1)[-1])
+
+
+def figure3(choices: pd.DataFrame, groups: Mapping[str, str], backbone: str, ranks: Mapping[str, list[int]],
+            out: Path) -> list[Path]:
+    """Figure 3: mean searched parameters per layer type in each VTAB group (the first variant searched)."""
+    import matplotlib.pyplot as plt
+
+    from glora.methods.glora import apply_glora
+    from glora.models import create_backbone
+    from glora.search_space import SearchSpace
+
+    sns = _style()
+    variant = sorted(choices["variant"].unique())[0]
+    part = choices[choices["variant"] == variant]
+    model = create_backbone(backbone, num_classes=2)
+    apply_glora(model, ranks[variant])
+    space = SearchSpace.from_model(model)
+    rows = []
+    for (task, run), cells in part.groupby(["task", "run"]):
+        for layer, layer_cells in cells.groupby("layer"):
+            choice = dict(zip(layer_cells["tensor"], layer_cells["option"]))
+            rows.append({"task": task, "group": groups.get(task, "?"), "layer type": _layer_type(layer),
+                         "params": space.layers[layer].params(choice)})
+    df = pd.DataFrame(rows).groupby(["group", "task", "layer type"], as_index=False)["params"].sum()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    sns.barplot(data=df, x="group", y="params", hue="layer type", hue_order=list(LAYER_TYPES.values()), ax=ax,
+                errorbar=None)
+    ax.set(title=f"Searched GLoRA parameters per layer type ({variant})", xlabel="VTAB group",
+           ylabel="parameters per task (mean)")
+    ax.legend(title="layer type", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return save(fig, out / "figure3_params_per_layer_type")
+
+
+def _option_order(option: str) -> tuple[int, int]:
+    """none, scalar, vector, then LoRA options by rank: from the cheapest to the most expressive."""
+    fixed = {"none": 0, "scalar": 1, "vector": 2}
+    return (fixed[option], 0) if option in fixed else (3, int(option.removeprefix("lora") or 0))
+
+
+def figure4(choices: pd.DataFrame, out: Path) -> list[Path]:
+    """Figure 4: per support tensor, how many tasks chose each option at each layer (the first variant)."""
+    import matplotlib.pyplot as plt
+
+    sns = _style()
+    variant = sorted(choices["variant"].unique())[0]
+    part = choices[choices["variant"] == variant]
+    layers = list(dict.fromkeys(part["layer"]))
+    tensors = list(dict.fromkeys(part["tensor"]))
+    fig, axes = plt.subplots(1, len(tensors), figsize=(3.0 * len(tensors), 0.16 * len(layers) + 2), sharey=True)
+    for ax, tensor in zip(axes, tensors):
+        counts = (part[part["tensor"] == tensor].groupby(["layer", "option"]).size().unstack(fill_value=0)
+                  .reindex(layers, fill_value=0))
+        counts = counts[sorted(counts.columns, key=_option_order)]
+        sns.heatmap(counts, ax=ax, cmap="Blues", cbar=False, annot=len(layers) <= 16, fmt="d", linewidths=0.3)
+        ax.set(title=f"support tensor {tensor}", xlabel="option", ylabel="layer" if tensor == tensors[0] else "")
+    fig.suptitle(f"Layer-wise configuration of the searched subnets ({variant}, counts over tasks)")
+    fig.tight_layout()
+    return save(fig, out / "figure4_layerwise_configuration")
