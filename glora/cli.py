@@ -180,7 +180,7 @@ def _compare(args: argparse.Namespace) -> int:
         for path in write_golden(tables, args.write_golden):
             print(path)
         return 0
-    deltas = run_compare(config, tables, args.out or folder / "compare")
+    deltas = run_compare(config, tables, args.out or folder / "compare", strict=args.strict)
     counts = deltas["status"].value_counts().to_dict()
     print(json.dumps({"within": counts.get("within", 0), "outside": counts.get("outside", 0),
                       "missing": counts.get("missing", 0)}))

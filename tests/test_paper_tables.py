@@ -103,8 +103,10 @@ def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, 
     (tables / "table1_vtab.csv").unlink()
     capsys.readouterr()
     assert main(args) == 0 and '"missing": 6' in capsys.readouterr().out  # not run: missing, not outside
-    assert main([*args[:3], "--set", f"compare.golden={tmp_path / 'nope'}", *args[5:]]) == 2
-    assert "golden tables" in capsys.readouterr().err
+    missing = [*args[:3], "--set", f"compare.golden={tmp_path / 'nope'}", *args[5:]]
+    assert main(missing) == 2 and "golden tables" in capsys.readouterr().err   # --strict: an error
+    assert main(missing[:-2]) == 0                                              # else: said in the summary
+    assert "--write-golden" in (tmp_path / "cmp" / "summary.md").read_text()
 
 
 def test_figures_from_fewshot_results_and_searched_subnets(tmp_path):

@@ -71,25 +71,37 @@ def compare_table(name: str, ours: pd.DataFrame, ref: pd.DataFrame, tolerance: f
     return records
 
 
-def references(config: Mapping) -> dict[str, pd.DataFrame]:
+def references(config: Mapping) -> dict[str, pd.DataFrame] | None:
     """What each of our tables is compared with: the paper (suite ``paper``), else the golden CSVs of the
-    configuration (``compare.golden``, a folder committed in the repository)."""
+    configuration (``compare.golden``, a folder committed in the repository); None when that folder is missing."""
     golden = config["compare"].get("golden")
     if golden:
         folder = Path(golden)
         if not folder.is_dir():
-            raise ValueError(f"golden tables {folder} do not exist; write them with `python -m glora compare "
-                             "--write-golden` from a trusted run, and commit them")
+            return None
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
     return {name: reference.load(kind) for name, kind in TABLES.items()}
 
 
-def run_compare(config: Mapping, tables: str | Path, out: str | Path) -> pd.DataFrame:
-    """Compare every table in ``tables`` that has a reference; write ``out``/deltas.csv and summary.md."""
+def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict: bool = False) -> pd.DataFrame:
+    """Compare every table in ``tables`` that has a reference; write ``out``/deltas.csv and summary.md.
+
+    Without golden tables (``compare.golden`` names a missing folder) the summary says how to write them, and
+    with ``strict`` that is an error."""
     tables, out = Path(tables), Path(out)
     tolerance = config["compare"]["tolerance"]
+    refs = references(config)
+    if refs is None:
+        golden = config["compare"]["golden"]
+        message = (f"golden tables {golden} do not exist; write them from a trusted run with `python -m glora "
+                   f"compare --write-golden {golden}` and commit them")
+        if strict:
+            raise ValueError(message)
+        write_csv(out / "deltas.csv", [], FIELDS)
+        write_text(out / "summary.md", f"# Nothing compared\n\n{message}.\n")
+        return pd.DataFrame(columns=FIELDS)
     records = []
-    for name, ref in references(config).items():
+    for name, ref in refs.items():
         path = tables / f"{name}.csv"
         ours = pd.read_csv(path) if path.is_file() else pd.DataFrame({"method": []})
         records += compare_table(name, ours, ref, tolerance.get(name, tolerance["default"]),

@@ -165,3 +165,48 @@ def figure4(choices: pd.DataFrame, out: Path) -> list[Path]:
     fig.suptitle(f"Layer-wise configuration of the searched subnets ({variant}, counts over tasks)")
     fig.tight_layout()
     return save(fig, out / "figure4_layerwise_configuration")
+
+
+def exported_features(config: Mapping, model_path: Path, task: str, limit: int) -> tuple:
+    """Pre-logit features (n, dim) and labels (n,) of the first ``limit`` test images of ``task`` under the
+    exported model ``model_path``."""
+    import torch
+
+    from glora.data.loading import Batches
+    from glora.evaluate import load_exported, read_card
+    from glora.experiment import Run, open_split
+
+    card = read_card(model_path)
+    model = load_exported(model_path, card)
+    data = open_split(config, Run(**card["run"]), "test")
+    feats, labels = [], []
+    with torch.inference_mode():
+        for x, y in Batches(data, 128, shuffle=False, fixed_transform=True, device=torch.device("cpu"),
+                            cache_gb=0, num_workers=0, quiet=True).epoch():
+            feats.append(model.forward_head(model.forward_features(x), pre_logits=True))
+            labels.append(y)
+            if sum(len(f) for f in feats) >= limit:
+                break
+    return torch.cat(feats)[:limit].numpy(), torch.cat(labels)[:limit].numpy()
+
+
+def figure5(config: Mapping, results: Path, task: str, variants: list[str], out: Path, limit: int = 1000
+            ) -> list[Path]:
+    """Figure 5: t-SNE of the test-set features of ``task`` under each variant's exported model (seed 0)."""
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    sns = _style()
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.4 * len(variants), 4.2), squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        feats, labels = exported_features(config, results / "vtab" / "export" / variant / task / "seed0" /
+                                          "model.safetensors", task, limit)
+        points = TSNE(n_components=2, init="pca", random_state=0, perplexity=min(30, len(feats) - 1)) \
+            .fit_transform(feats)
+        sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=labels, palette="tab10", s=8, linewidth=0, ax=ax,
+                        legend=False)
+        method = variant if not variant.startswith("glora") else "glora"
+        ax.set(title=display_name(variant, method), xticks=[], yticks=[])
+    fig.suptitle(f"t-SNE of {task} test features")
+    fig.tight_layout()
+    return save(fig, out / "figure5_tsne")

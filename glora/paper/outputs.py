@@ -97,9 +97,9 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
 
 
 def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[Path]:
-    """Write every figure the run's results allow (Figures 2, 3, 4, 6); returns the files written."""
+    """Write every figure the run's results allow (Figures 2-6); returns the files written."""
     from glora.config import glora_size
-    from glora.paper.figures import figure2, figure3, figure4, searched_choices
+    from glora.paper.figures import figure2, figure3, figure4, figure5, searched_choices
     from glora.paper.reference import load
     from glora.workflow import vtab_tasks
 
@@ -115,4 +115,9 @@ def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[P
         ranks = {v: glora_size(config, v)["ranks"] for v in choices["variant"].unique()}
         written += figure3(choices, groups, config["backbone"], ranks, out)
         written += figure4(choices, out)
+    task, methods = config["figures"]["tsne_task"], config["figures"]["tsne_variants"]
+    exported = [v for v in methods
+                if (results / "vtab" / "export" / v / task / "seed0" / "model.safetensors").is_file()]
+    if len(exported) == len(methods):
+        written += figure5(config, results, task, exported, out, config["figures"]["tsne_images"])
     return written
