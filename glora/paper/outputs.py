@@ -13,8 +13,8 @@ from pathlib import Path
 
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
-from glora.paper.tables import (GROUP_COLUMNS, domain_generalization_table, efficiency_table, learning_rates,
-                                llm_table, vtab_table)
+from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table, efficiency_table,
+                                learning_rates, llm_table, vtab_table)
 
 
 def _provenance(config: Mapping, evals) -> str:
@@ -63,7 +63,8 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
                  "mean_all: the plain mean over the tasks. params_m: trainable parameters in millions, head "
                  "excluded, mean over tasks. –: not run."]
         shown = set(evals["method"]) if len(evals) else set()
-        notes += [f"{m}: {METHODS[m].param_note}." for m in METHODS if m in shown and METHODS[m].param_note]
+        notes += [f"{display_name(m, m)}: {METHODS[m].param_note}." for m in METHODS
+                  if m in shown and METHODS[m].param_note]
         written += write_table(table, out / name, caption=caption, notes=notes,
                                bold_max=[*groups, *group_cols, "average", "mean_all"],
                                column_digits={"params_m": 2 if config["suite"] == "paper" else 4})
