@@ -110,9 +110,10 @@ def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[P
         if len(evals):
             reference = load("figure2") if config["suite"] == "paper" else None
             written += figure2(evals, out, reference)
+    groups = _vtab_groups(config, vtab_tasks(config, "vtab"))
     choices = searched_choices(results, "vtab")
+    choices = choices[choices["task"].isin(groups)]  # the configured tasks only
     if len(choices):
-        groups = _vtab_groups(config, vtab_tasks(config, "vtab"))
         ranks = {v: glora_size(config, v)["ranks"] for v in choices["variant"].unique()}
         written += figure3(choices, groups, config["backbone"], ranks, out)
         written += figure4(choices, out)
