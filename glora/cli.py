@@ -147,26 +147,25 @@ def _efficiency(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tables(args: argparse.Namespace) -> int:
-    from glora.paper.outputs import run_tables
+def _paper_outputs(args: argparse.Namespace, kind: str) -> int:
+    """``tables`` / ``figures``: write the paper's outputs of the run into results/<name>/<kind>."""
+    from glora.paper import outputs
     from glora.workflow import results
 
     config = _setup(args)
     folder = Path(results(config))
-    for path in run_tables(config, folder, args.out or folder / "tables"):
+    write = outputs.run_tables if kind == "tables" else outputs.run_figures
+    for path in write(config, folder, args.out or folder / kind):
         print(path)
     return 0
+
+
+def _tables(args: argparse.Namespace) -> int:
+    return _paper_outputs(args, "tables")
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from glora.paper.outputs import run_figures
-    from glora.workflow import results
-
-    config = _setup(args)
-    folder = Path(results(config))
-    for path in run_figures(config, folder, args.out or folder / "figures"):
-        print(path)
-    return 0
+    return _paper_outputs(args, "figures")
 
 
 def _compare(args: argparse.Namespace) -> int:

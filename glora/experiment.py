@@ -133,10 +133,9 @@ def build_model(config: Mapping, run: Run, num_classes: int, *, drop_path: float
 
 
 def count_params(model: nn.Module) -> dict[str, int]:
-    """Trainable parameters, head excluded and the head alone."""
+    """Trainable parameters, head excluded (:func:`glora.methods.count_trainable`) and the head alone."""
     from glora.methods.base import head_parameters
+    from glora.methods.registry import count_trainable
 
-    head = {id(p) for p in head_parameters(model).values()}
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    return {"trainable_params": sum(p.numel() for p in trainable if id(p) not in head),
-            "head_params": sum(p.numel() for p in trainable if id(p) in head)}
+    return {"trainable_params": count_trainable(model),
+            "head_params": sum(p.numel() for p in head_parameters(model).values() if p.requires_grad)}
