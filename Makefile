@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install run ci test bench clean
+.PHONY: install run ci test test-slurm bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ ci: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The CI overlay again, through a real SLURM scheduler on this machine (tests/slurm/cluster.sh starts a one-node
+# cluster with 4 GPU slots when none answers, and stops it afterwards), checked against the local run of `make ci`.
+test-slurm: ci
+	@started=$$(tests/slurm/cluster.sh up) || exit 1; $$(tests/slurm/cluster.sh env); \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m slurm tests/test_slurm_cluster.py; rc=$$?; \
+	if [ "$$started" = started ]; then tests/slurm/cluster.sh down; fi; exit $$rc
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_glora_step.py

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _HELD: list[IO[str]] = []  # open lock files: a claim lives as long as the process
 _OWN_VISIBLE: str | None = None  # the CUDA_VISIBLE_DEVICES value this process set itself
+_HOW: str | None = None  # how resolve_device chose the GPU (recorded in provenance by describe)
 
 
 @dataclass
@@ -106,7 +107,7 @@ def resolve_device(
     spec: str = "auto", *, lock_dir: str | Path | None = None, count: int | None = None, wait_s: float = 0
 ) -> torch.device:
     """Turn ``--device`` (auto|cpu|cuda|cuda:N) into a torch.device, claiming a free GPU if needed."""
-    global _OWN_VISIBLE
+    global _OWN_VISIBLE, _HOW
     import torch
 
     index: int | None = None
@@ -128,16 +129,21 @@ def resolve_device(
     if index is not None:  # an explicit choice: the caller manages sharing
         if index >= n:
             raise ValueError(f"--device {spec} but only {n} CUDA device(s) are visible")
+        _HOW = "explicit"
         return torch.device(f"cuda:{index}")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if os.environ.get("SLURM_JOB_ID") or (visible is not None and visible != _OWN_VISIBLE):
+        _HOW = "slurm allocation" if os.environ.get("SLURM_JOB_ID") else "CUDA_VISIBLE_DEVICES as set"
         return torch.device("cuda")  # a scheduler allocation: use it as is
     if n > 1 and _OWN_VISIBLE is None:
         claim = claim_gpu(n, lock_dir, wait_s=wait_s)
+        _HOW = f"lock {claim.lock_path}"
         if torch.cuda.is_initialized():  # too late to narrow the visible set
             log.warning("CUDA already initialised: using cuda:%d without narrowing CUDA_VISIBLE_DEVICES", claim.index)
             return torch.device(f"cuda:{claim.index}")
         _OWN_VISIBLE = os.environ["CUDA_VISIBLE_DEVICES"] = str(claim.index)
+    elif _HOW is None:
+        _HOW = "the only GPU"
     return torch.device("cuda")
 
 
@@ -161,5 +167,7 @@ def describe(device: torch.device | str) -> dict:
         "device": str(device),
         "name": name,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpu_claim": _HOW if device.type == "cuda" else None,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "torch_threads": torch.get_num_threads(),
     }

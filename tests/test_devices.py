@@ -36,6 +36,7 @@ def clean_env(monkeypatch):
         monkeypatch.setenv(key, "")  # recorded, so the delenv (and later writes) are undone
         monkeypatch.delenv(key)
     monkeypatch.setattr(devices, "_OWN_VISIBLE", None)
+    monkeypatch.setattr(devices, "_HOW", None)
     held = []
     monkeypatch.setattr(devices, "_HELD", held)
     yield
@@ -144,6 +145,7 @@ def test_multi_gpu_without_scheduler_claims_and_narrows(monkeypatch, tmp_path):
         assert devices.resolve_device("cuda", lock_dir=tmp_path) == torch.device("cuda")
         assert os.environ["CUDA_VISIBLE_DEVICES"] == expected
         assert len(devices._HELD) == 1
+        assert devices._HOW == f"lock {tmp_path / f'gpu{expected}.lock'}"
     finally:
         stop(procs)
 
@@ -158,6 +160,7 @@ def test_scheduler_allocation_is_used_as_is(monkeypatch, tmp_path, env):
     assert devices.resolve_device("cuda", lock_dir=lock_dir, count=4) == torch.device("cuda")
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == env.get("CUDA_VISIBLE_DEVICES")
     assert not lock_dir.exists() and devices._HELD == []
+    assert devices._HOW == ("slurm allocation" if "SLURM_JOB_ID" in env else "CUDA_VISIBLE_DEVICES as set")
 
 
 def test_single_gpu_needs_no_claim(monkeypatch, tmp_path):
@@ -168,6 +171,7 @@ def test_single_gpu_needs_no_claim(monkeypatch, tmp_path):
 def test_describe_cpu():
     d = devices.describe("cpu")
     assert d["device"] == "cpu" and d["name"] and d["cuda_visible_devices"] is None
+    assert d["gpu_claim"] is None and d["slurm_job_id"] is None
     assert d["torch_threads"] == torch.get_num_threads()
 
 
