@@ -33,7 +33,7 @@ test: $(STAMP)
 # The CI overlay again, through a real SLURM scheduler on this machine (tests/slurm/cluster.sh starts a one-node
 # cluster with 4 GPU slots when none answers, and stops it afterwards), checked against the local run of `make ci`.
 test-slurm: ci
-	@started=$$(tests/slurm/cluster.sh up) || exit 1; $$(tests/slurm/cluster.sh env); \
+	@started=$$(tests/slurm/cluster.sh up) || exit 1; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m slurm tests/test_slurm_cluster.py; rc=$$?; \
 	if [ "$$started" = started ]; then tests/slurm/cluster.sh down; fi; exit $$rc
 

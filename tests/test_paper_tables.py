@@ -10,7 +10,7 @@ import pytest
 from glora.data.vtab import VTAB_TASKS
 from glora.paper.reference import load
 from glora.paper.render import write_table
-from glora.paper.tables import efficiency_table, vtab_table
+from glora.paper.tables import efficiency_table, search_space_table, vtab_table
 
 GROUPS = {"a1": "natural", "a2": "natural", "b1": "specialized", "c1": "structured", "c2": "structured"}
 
@@ -52,12 +52,24 @@ def test_vtab_table_means_over_seeds_groups_and_tasks():
 def test_write_table_gives_csv_markdown_and_booktabs_latex(tmp_path):
     df = pd.DataFrame({"method": ["A_x", "B"], "acc": [71.25, 80.0], "other": [None, 3.0]})
     paths = write_table(df, tmp_path / "t", caption="Table X", notes=["made by test"], bold_max=["acc"])
-    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html"]
     assert pd.read_csv(paths[0])["acc"].tolist() == [71.25, 80.0]
     md = paths[1].read_text()
     assert "| A_x      | 71.2  | –       |" in md and "- made by test" in md
     tex = paths[2].read_text()
     assert r"\toprule" in tex and r"\textbf{80.0}" in tex and r"A\_x" in tex and "71.2 " in tex
+    page = paths[3].read_text()
+    assert "<caption>Table X</caption>" in page and "<td><b>80.0</b></td>" in page and "<li>made by test</li>" in page
+
+
+def test_appendix_e_counts_subnets_as_a_power():
+    table = search_space_table({"vtab": "vit_base_patch16_224.orig_in21k", "mini": "vit_mini"},
+                               [{"name": "one_rank", "ranks": [8]}])
+    vit_b, mini = table.to_dict("records")
+    assert vit_b["layers"] == 48 and vit_b["subnets"] == "432^48" and vit_b["options_per_layer"] == "432"
+    assert vit_b["log10_subnets"] == pytest.approx(48 * math.log10(432))
+    assert vit_b["appendix_E_formula"] == "432 × 48 = 20736"
+    assert mini["layers"] == 16 and mini["subnets"] == "432^16"
 
 
 def test_efficiency_table_keeps_table_4_columns(tmp_path):

@@ -1,8 +1,10 @@
 """The CI overlay of the workflow through a real SLURM scheduler (`make test-slurm`; tests/slurm/cluster.sh).
 
-The cluster is one node with 2 CPUs and 4 GPU slots (character devices, no GPU). The workflow runs with the
-user-facing profile workflow/profiles/slurm, deep-merged with tests/slurm/overrides.yaml (what this cluster needs),
-and must give the results of the local run of the same overlay (results/ci of this checkout, from `make ci`).
+The cluster is one node with 4 GPU slots (character devices, no GPU). The workflow runs with the user-facing
+profile workflow/profiles/slurm, deep-merged with tests/slurm/overrides.yaml (what this cluster needs), on the CI
+overlay with Table 1 cut to one task and four methods (tests/slurm/subset.yaml: every rule and path of the DAG,
+within the 10 minutes the test may take on 2 cores), and every result must equal the local run of the overlay
+(results/ci of this checkout, from `make ci`).
 
 The run starts with --retries 0, and the pre-training job is cancelled with scancel while it runs: Snakemake must
 report it failed, leave none of its outputs, and a second run (the profile's retries) must finish the workflow.
@@ -19,15 +21,16 @@ from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 LOCAL = Path(os.environ.get("GLORA_LOCAL_RESULTS", ROOT / "results" / "ci"))
-OVERLAY = ("--configfile", "config/mini.yaml", "config/ci.yaml")
+OVERLAY = ("--configfile", "config/mini.yaml", "config/ci.yaml", "subset.yaml")
 GPU_RULES = ("pretrain", "train", "search", "retrain", "evaluate", "efficiency")
 
 
@@ -68,6 +71,7 @@ def slurm_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("slurm")
     for item in ("Snakefile", "config.yaml", "config", "workflow", "envs"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
+    shutil.copy(ROOT / "tests/slurm/subset.yaml", work / "subset.yaml")
     profile = work / "profile"
     profile.mkdir()
     user = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
@@ -92,8 +96,10 @@ def slurm_run(tmp_path_factory):
                     cancelled = job_id
             time.sleep(0.5)
         first_rc = proc.wait(timeout=300)
+    state = slurm("scontrol", "show", "job", cancelled).split("JobState=")[1].split()[0] if cancelled else None
     second = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     return {"work": work, "first_rc": first_rc, "first_log": first_log.read_text(), "cancelled": cancelled,
+            "cancelled_state": state,
             "second": second, "results": work / "results" / "ci"}
 
 
@@ -102,7 +108,7 @@ def test_a_cancelled_job_fails_and_a_rerun_finishes(slurm_run):
     assert slurm_run["first_rc"] != 0, "Snakemake did not report the cancelled job"
     log = slurm_run["first_log"]
     assert "Error in rule pretrain" in log and slurm_run["cancelled"] in log, log[-3000:]
-    assert slurm("scontrol", "show", "job", slurm_run["cancelled"]).split("JobState=")[1].startswith("CANCELLED")
+    assert slurm_run["cancelled_state"] == "CANCELLED"
     # The rerun had to run pre-training again: its outputs were not left looking complete.
     second = slurm_run["second"]
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-5000:]
@@ -125,7 +131,7 @@ def gpu_results(results: Path) -> list[dict]:
 
 def test_gpu_jobs_get_their_own_slot_and_no_lock(slurm_run):
     records = gpu_results(slurm_run["results"])
-    assert len(records) > 50
+    assert len(records) > 20
     assert all(r["slurm_job_id"] and r["cuda_visible_devices"] in {"0", "1", "2", "3"} for r in records), \
         [r for r in records if not r["slurm_job_id"] or r["cuda_visible_devices"] is None][:3]
     times = {r["slurm_job_id"]: (*job_times(r["slurm_job_id"]), r["cuda_visible_devices"]) for r in records}
@@ -163,8 +169,11 @@ def evaluations(results: Path) -> dict[str, dict]:
 
 def test_results_equal_the_local_run(slurm_run):
     ours, local = evaluations(slurm_run["results"]), evaluations(LOCAL)
-    assert ours.keys() == local.keys() and len(ours) > 20
+    assert len(ours) == 4 + 1 + 1 + 1 and ours.keys() <= local.keys()  # vtab, few-shot, domain gen., swin
     different = {k: (ours[k].get("top1"), local[k].get("top1")) for k in ours if ours[k] != local[k]}
     assert not different, f"SLURM and local results differ: {different}"
-    for table in ("table1_vtab.csv", "table6_vtab_swin.csv"):
-        assert (slurm_run["results"] / "tables" / table).read_text() == (LOCAL / "tables" / table).read_text()
+    tables = slurm_run["results"] / "tables"
+    table1, local1 = (pd.read_csv(d / "table1_vtab.csv").set_index("method") for d in (tables, LOCAL / "tables"))
+    assert len(table1) == 4
+    pd.testing.assert_series_equal(table1["digits"], local1.loc[table1.index, "digits"])
+    assert (tables / "table6_vtab_swin.csv").read_text() == (LOCAL / "tables" / "table6_vtab_swin.csv").read_text()

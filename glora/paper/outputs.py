@@ -1,8 +1,9 @@
 """``python -m glora tables`` and ``figures``: the paper's outputs from a run's results (``results/<name>/``).
 
 Tables: 1 (VTAB-1K, ViT), 2 (LLMs: the paper's rows, ours not run), 3 (domain generalisation), 4 (inference
-efficiency), 5 (learning rates), 6 (VTAB-1K, Swin). Every table says which run produced it (configuration name,
-commits, dates); cells that were not run are marked "–". Figures: 2, 3, 4 and 6 (:mod:`glora.paper.figures`).
+efficiency), 5 (learning rates), 6 (VTAB-1K, Swin), and appendix E's search-space size. Every table says which
+run produced it (configuration name, commits, dates); cells that were not run are marked "–". Figures: 2-6
+(:mod:`glora.paper.figures`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
 from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table, efficiency_table,
-                                learning_rates, llm_table, vtab_table)
+                                learning_rates, llm_table, search_space_table, vtab_table)
 
 
 def _provenance(config: Mapping, evals) -> str:
@@ -94,6 +95,14 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
                            caption="Table 5: learning rate per task (GLoRA)",
                            notes=[f"From the configuration '{config.get('name') or config['suite']}' as run."],
                            digits=6)
+    backbones = {"vtab": config["backbone"]}
+    if config["experiments"]["swin"]["enabled"]:
+        backbones["swin"] = config["experiments"]["swin"]["backbone"]
+    written += write_table(search_space_table(backbones, config["glora"]["sizes"]), out / "appendixE_search_space",
+                           caption="Appendix E: size of the GLoRA search space",
+                           notes=["subnets: the product over the adapted layers of each layer's option count "
+                                  "(Eq. 11), exact; appendix E prints the product of the two numbers instead."],
+                           column_digits={"log10_subnets": 1})
     return written
 
 

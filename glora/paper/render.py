@@ -1,7 +1,9 @@
-"""Write a table as CSV, Markdown (tabulate) and LaTeX (booktabs, the best value per column in bold)."""
+"""Write a table as CSV, Markdown (tabulate), LaTeX (booktabs, the best value per column in bold) and HTML (for
+``snakemake --report``)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,18 +22,18 @@ def _cell(value, digits: int) -> str:
 
 
 def _latex_escape(text: str) -> str:
-    return text.replace("_", r"\_").replace("%", r"\%").replace("#", r"\#").replace("&", r"\&")
+    return text.replace("_", r"\_").replace("%", r"\%").replace("#", r"\#").replace("&", r"\&").replace("^", r"\^{}")
 
 
 def write_table(df: pd.DataFrame, stem: str | Path, *, caption: str, notes: Sequence[str] = (),
                 bold_max: Sequence[str] = (), digits: int = 1, column_digits: Mapping[str, int] | None = None
                 ) -> list[Path]:
-    """``stem``.csv (full precision), ``stem``.md and ``stem``.tex (``digits`` decimals; the largest value
-    of each ``bold_max`` column in bold); ``notes`` (provenance, footnotes) go under the Markdown and LaTeX
-    tables. Cells not run are empty in the CSV and "–" elsewhere. Returns the three paths."""
+    """``stem``.csv (full precision), ``stem``.md, ``stem``.tex and ``stem``.html (``digits`` decimals; the
+    largest value of each ``bold_max`` column in bold in LaTeX and HTML); ``notes`` (provenance, footnotes) go
+    under the table. Cells not run are empty in the CSV and "–" elsewhere. Returns the four paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path, tex_path = (stem.with_suffix(s) for s in (".csv", ".md", ".tex"))
+    csv_path, md_path, tex_path, html_path = (stem.with_suffix(s) for s in (".csv", ".md", ".tex", ".html"))
     write_text(csv_path, df.to_csv(index=False))
     places = [dict(column_digits or {}).get(c, digits) for c in df.columns]
     cells = [[_cell(v, d) for v, d in zip(row, places)] for row in df.itertuples(index=False)]
@@ -52,4 +54,23 @@ def write_table(df: pd.DataFrame, stem: str | Path, *, caption: str, notes: Sequ
     lines += [f"\\par\\footnotesize {_latex_escape(n)}" for n in notes]
     lines += [r"\end{table}", ""]
     write_text(tex_path, "\n".join(lines))
-    return [csv_path, md_path, tex_path]
+    write_text(html_path, _html(df, cells, caption, notes, best))
+    return [csv_path, md_path, tex_path, html_path]
+
+
+def _html(df: pd.DataFrame, cells: list[list[str]], caption: str, notes: Sequence[str], best: Mapping) -> str:
+    """A self-contained HTML page of the table (what ``snakemake --report`` shows)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for raw, row in zip(df.itertuples(index=False), cells):
+        tds = [f"<td><b>{html.escape(t)}</b></td>" if c in best and v == best[c] else f"<td>{html.escape(t)}</td>"
+               for c, v, t in zip(df.columns, raw, row)]
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    style = ("body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+             "th,td{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}th{border-bottom:2px solid #333}"
+             "td:first-child,th:first-child{text-align:left}caption{font-weight:bold;margin-bottom:6px}")
+    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(caption)}</title>"
+            f"<style>{style}</style></head><body>\n<table><caption>{html.escape(caption)}</caption>\n"
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
+            + (f"<ul>{notes_html}</ul>\n" if notes else "") + "</body></html>\n")

@@ -4,7 +4,7 @@ Table 1 (and Table 6 on Swin-B): top-1 per VTAB task (mean over seeds), the trai
 (mean over tasks, head excluded), the inference cost ("none" when merged into the backbone), the three group
 means, their mean (the paper's "Average") and the plain mean over the tasks. Table 4: Table 4's columns from
 ``python -m glora efficiency``, throughput also as a ratio to the untouched backbone. Table 5: the learning rate
-of every task from the configuration that was run.
+of every task from the configuration that was run. Appendix E: the exact size of each GLoRA search space.
 """
 
 from __future__ import annotations
@@ -100,3 +100,37 @@ def llm_table(reference: pd.DataFrame) -> pd.DataFrame:
     table = reference.drop(columns=["source"]).copy()
     table["ours"] = "not run"
     return table
+
+
+def search_space_table(backbones: Mapping[str, str], sizes: list[Mapping]) -> pd.DataFrame:
+    """Appendix E: the size of each GLoRA search space (``backbones``: experiment label -> backbone name).
+
+    The number of subnets is the product over the adapted layers of each layer's option count (Eq. 11): 432^48
+    for ViT-B/16 with one rank. Appendix E prints 432 × 48, the product of the two numbers; that formula is kept
+    beside ours (``appendix_E_formula``). The models are built on the meta device: no weights, no memory.
+    """
+    import math
+    from collections import Counter
+
+    import torch
+
+    from glora.methods.glora import apply_glora
+    from glora.models import create_backbone
+    from glora.search_space import SearchSpace
+
+    rows = []
+    for label, backbone in backbones.items():
+        for size in sizes:
+            with torch.device("meta"):
+                model = create_backbone(backbone, num_classes=10)
+                apply_glora(model, ranks=size["ranks"])
+            space = SearchSpace.from_model(model)
+            per_layer = Counter(layer.size() for layer in space.layers.values())
+            product = " · ".join(f"{n}^{k}" for n, k in sorted(per_layer.items(), reverse=True))
+            top = max(per_layer)
+            rows.append({"experiment": label, "backbone": backbone, "glora": size["name"],
+                         "ranks": "/".join(str(r) for r in size["ranks"]), "layers": len(space),
+                         "options_per_layer": ", ".join(str(n) for n in sorted(per_layer, reverse=True)),
+                         "subnets": product, "log10_subnets": math.log10(space.size()),
+                         "appendix_E_formula": f"{top} × {len(space)} = {top * len(space)}"})
+    return pd.DataFrame(rows)

@@ -4,18 +4,21 @@
 #   tests/slurm/cluster.sh up     install (Debian: slurmctld slurmd slurm-client munge) and start, unless running;
 #                                 prints "started" when it started something
 #   tests/slurm/cluster.sh down   stop what `up` started (munged, slurmctld, slurmd; not what was running before)
-#   tests/slurm/cluster.sh env    print the environment to use it: eval "$(tests/slurm/cluster.sh env)"
 #
-# One node `localhost` with 4 GPU slots: gres.conf points at four character devices (mknod c 1 3, i.e. copies of
+# One node `localhost` with 4 GPU slots and twice as many CPU slots as cores (config_overrides: a job's start-up,
+# Snakemake and torch imports, overlaps another's work): gres.conf points at four character devices (mknod c 1 3, i.e. copies of
 # /dev/null) so that SLURM schedules `--gpus=1` and sets CUDA_VISIBLE_DEVICES per job without any GPU. munge
-# and the daemons run as root without systemd; the configuration and state live in $GLORA_SLURM_DIR
-# (default /tmp/glora-slurm); clients find it through SLURM_CONF. Accounting is off, so the profile for this
-# cluster polls with squeue and MinJobAge keeps finished jobs visible to it.
+# and the daemons run as root without systemd. The configuration goes where every client looks for it,
+# /etc/slurm/{slurm,gres}.conf (the Snakemake job step drops SLURM_CONF before its nested srun), marked as ours;
+# `up` refuses to replace a configuration it did not write. State, spool, logs and the GPU device files live in
+# $GLORA_SLURM_DIR (default /tmp/glora-slurm). Accounting is off, so the profile for this cluster polls with
+# squeue, and MinJobAge keeps finished jobs visible to it (and to the test) for an hour.
 set -euo pipefail
 
 DIR=${GLORA_SLURM_DIR:-/tmp/glora-slurm}
-CONF=$DIR/slurm.conf
-export SLURM_CONF=$CONF
+ETC=/etc/slurm
+CONF=$ETC/slurm.conf
+MARK="# written by glora-repro tests/slurm/cluster.sh"
 
 say() { echo "[slurm-cluster] $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -51,11 +54,15 @@ start_munge() {
 write_config() {
     local mem
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
-    mkdir -p "$DIR"/{state,spool,log,dev}
+    if [ -f "$CONF" ] && ! grep -qx "$MARK" "$CONF"; then
+        die "$CONF exists and was not written by this script: a real SLURM configuration is left alone"
+    fi
+    mkdir -p "$DIR"/{state,spool,log,dev} "$ETC"
     for i in 0 1 2 3; do
         [ -c "$DIR/dev/nvidia$i" ] || mknod "$DIR/dev/nvidia$i" c 1 3
     done
     cat >"$CONF" <<EOF
+$MARK
 ClusterName=glora-test
 SlurmctldHost=localhost
 SlurmUser=root
@@ -66,7 +73,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
-MinJobAge=600
+MinJobAge=3600
 ReturnToService=2
 GresTypes=gpu
 StateSaveLocation=$DIR/state
@@ -75,10 +82,12 @@ SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
-NodeName=localhost CPUs=$(nproc) RealMemory=$mem Gres=gpu:4 State=UNKNOWN
+SlurmdParameters=config_overrides
+NodeName=localhost CPUs=$((2 * $(nproc))) RealMemory=$mem Gres=gpu:4 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
-    cat >"$DIR/gres.conf" <<EOF
+    cat >"$ETC/gres.conf" <<EOF
+$MARK
 NodeName=localhost Name=gpu File=$DIR/dev/nvidia[0-3]
 EOF
 }
@@ -111,12 +120,12 @@ down() {
         if grep -qx "$daemon" "$DIR/started"; then pkill -x "$daemon" || true; fi
     done
     rm -f "$DIR/started"
+    if grep -qx "$MARK" "$CONF" 2>/dev/null; then rm -f "$CONF" "$ETC/gres.conf"; fi
     say "stopped"
 }
 
 case "${1:-}" in
     up) up ;;
     down) down ;;
-    env) echo "export SLURM_CONF=$CONF" ;;
-    *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac

@@ -5,7 +5,8 @@ rule tables:
     input:
         plan.result_targets(config),
     output:
-        directory(f"{RESULTS}/tables"),
+        report(directory(f"{RESULTS}/tables"), patterns=["{name}.html"], caption="../report/tables.rst",
+               category="Tables", labels={"table": "{name}"}),
     params:
         opts=OPTS,
     log:
@@ -20,7 +21,8 @@ rule figures:
     input:
         plan.result_targets(config),
     output:
-        directory(f"{RESULTS}/figures"),
+        report(directory(f"{RESULTS}/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
+               category="Figures", labels={"figure": "{name}"}),
     params:
         opts=OPTS,
     log:
