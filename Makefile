@@ -20,11 +20,15 @@ install: $(STAMP)
 # The embedded mini suite: the whole DAG on CPU (data, pre-training, training, search, export, evaluation).
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --configfile config/mini.yaml --report results/mini/report.zip
 
 # The same rules on a smaller overlay (minutes): what .ci/run checks end to end, then every table cell against
-# the golden values committed in config/golden/ci (a cell outside its tolerance fails the check).
+# the golden values committed in config/golden/ci (a cell outside its tolerance fails the check), and the report
+# (results/ci/report.zip), which must hold every table and figure.
 ci: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml config/ci.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --configfile config/mini.yaml config/ci.yaml --report results/ci/report.zip
+	$(BIN)/python -m glora.paper.report_check results/ci/report.zip results/ci/tables results/ci/figures
 	$(BIN)/python -m glora compare --config config.yaml --config config/mini.yaml --config config/ci.yaml --strict --quiet
 
 test: $(STAMP)

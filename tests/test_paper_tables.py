@@ -158,3 +158,24 @@ def test_figures_from_fewshot_results_and_searched_subnets(tmp_path):
         if path.suffix == ".png":
             with Image.open(path) as image:
                 assert round(image.info["dpi"][0]) == 300
+
+
+def test_report_check_names_what_the_report_lacks(tmp_path):
+    import zipfile
+
+    from glora.paper.report_check import missing_from_report
+
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    tables.mkdir(), figures.mkdir()
+    for name in ("table1_vtab.html", "appendixE_search_space.html"):
+        (tables / name).write_text("<table></table>")
+    (figures / "figure5_tsne.png").write_bytes(b"png")
+    report = tmp_path / "report.zip"
+    with zipfile.ZipFile(report, "w") as z:
+        z.writestr("report/report.html", "... Table 1 of the paper ... Figure 2 of the paper ...")
+        z.writestr("report/data/raw/x/table1_vtab.html", "<table></table>")
+        z.writestr("report/data/raw/y/figure5_tsne.png", "png")
+    assert missing_from_report(report, tables, figures) == ["appendixE_search_space.html: not in the report"]
+    with zipfile.ZipFile(report, "a") as z:
+        z.writestr("report/data/raw/x/appendixE_search_space.html", "<table></table>")
+    assert missing_from_report(report, tables, figures) == []
