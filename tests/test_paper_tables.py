@@ -179,3 +179,49 @@ def test_report_check_names_what_the_report_lacks(tmp_path):
     with zipfile.ZipFile(report, "a") as z:
         z.writestr("report/data/raw/x/appendixE_search_space.html", "<table></table>")
     assert missing_from_report(report, tables, figures) == []
+
+
+def test_figures_at_paper_scale(tmp_path):
+    """The paper's configuration: 5 few-shot datasets x 5 shots x 3 seeds with the published GLoRA curves, and
+    searched subnets of ViT-B/16 (48 layers) on the 19 VTAB tasks; every figure stays legible (bounded size)."""
+    import json
+
+    from PIL import Image
+
+    import glora
+    from engine_fixtures import ROOT
+    from glora.config import load_config
+    from glora.data.vtab import VTAB_TASKS
+    from glora.models import create_backbone
+    from glora.paper.outputs import run_figures
+
+    import torch
+
+    config = load_config([ROOT / "config.yaml"], [f"paths.vtab={tmp_path}/none"])
+    spec = config["experiments"]["fewshot"]
+    results = tmp_path / "results"
+    for d, dataset in enumerate(spec["datasets"]):
+        for shot in spec["shots"]:
+            for seed in spec["seeds"]:
+                path = results / "fewshot" / "evaluate" / "glora_0.86M" / dataset / f"shot{shot}_seed{seed}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"method": "glora", "size": "glora_0.86M", "merged": True,
+                                            "test": {"top1": 30.0 + 8 * d + 9 * shot ** 0.5 + seed}}))
+    with torch.device("meta"):
+        model = create_backbone(config["backbone"], num_classes=2)
+        glora.apply_glora(model, ranks=(8, 4))
+    space = glora.SearchSpace.from_model(model)
+    assert len(space) == 48
+    for i, task in enumerate(VTAB_TASKS):
+        path = results / "vtab" / "search" / "glora_0.86M" / task / "seed0" / "best.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"method": "glora", "size": "glora_0.86M", "choices": space.sample(i)}))
+    out = tmp_path / "figures"
+    written = run_figures(config, results, out)
+    names = {p.name for p in written if p.suffix == ".png"}
+    assert names == {"figure2_fewshot.png", "figure3_params_per_layer_type.png", "figure4_layerwise_configuration.png",
+                     *(f"figure6_fewshot_{d}.png" for d in spec["datasets"])}
+    for name in names:
+        with Image.open(out / name) as image:
+            width, height = image.size
+        assert 600 < width <= 5400 and 600 < height <= 5400, (name, image.size)  # 300 dpi: at most 18 inches

@@ -4,6 +4,7 @@
   method (mean over seeds; the paper's GLoRA curve dashed where published).
 - Figure 3: searched GLoRA parameters per layer type (QKV, Proj, FC1, FC2) in each VTAB group.
 - Figure 4: which option each layer's support tensors A-E chose, counted over the VTAB tasks.
+- Figure 5: t-SNE of the test-set features of one task under GLoRA and FacT.
 - Figure 6: one few-shot curve per dataset.
 """
 
@@ -53,8 +54,11 @@ def _curve(ax, data: pd.DataFrame, title: str, reference: pd.DataFrame | None = 
     import seaborn as sns
 
     sns.lineplot(data=data, x="shot", y="top1", hue="method", marker="o", ax=ax)
-    if reference is not None and len(reference):
-        ax.plot(reference["shots"], reference["accuracy"], "k--", marker="x", label="GLoRA (paper)")
+    if reference is not None and len(reference):  # the paper's numbers: one dashed line / marker set per method
+        for (method, rows), marker in zip(reference.groupby("method", sort=False), "xsd^v"):
+            rows = rows.sort_values("shots")
+            ax.plot(rows["shots"], rows["accuracy"], color="k", marker=marker,
+                    linestyle="--" if len(rows) > 1 else "none", label=f"{method} (paper)")
     shots = sorted(data["shot"].unique())
     ax.set_xscale("log", base=2)
     ax.set_xticks(shots, [str(int(s)) for s in shots])
@@ -120,8 +124,11 @@ def figure3(choices: pd.DataFrame, groups: Mapping[str, str], backbone: str, ran
     sns = _style()
     variant = sorted(choices["variant"].unique())[0]
     part = choices[choices["variant"] == variant]
-    model = create_backbone(backbone, num_classes=2)
-    apply_glora(model, ranks[variant])
+    import torch
+
+    with torch.device("meta"):  # only the layer shapes are needed: no weights, no memory
+        model = create_backbone(backbone, num_classes=2)
+        apply_glora(model, ranks[variant])
     space = SearchSpace.from_model(model)
     rows = []
     for (task, run), cells in part.groupby(["task", "run"]):
@@ -155,12 +162,17 @@ def figure4(choices: pd.DataFrame, out: Path) -> list[Path]:
     part = choices[choices["variant"] == variant]
     layers = list(dict.fromkeys(part["layer"]))
     tensors = list(dict.fromkeys(part["tensor"]))
-    fig, axes = plt.subplots(1, len(tensors), figsize=(3.0 * len(tensors), 0.16 * len(layers) + 2), sharey=True)
+    runs = part.groupby(["task", "run"]).ngroups
+    annotate = len(layers) <= 16  # counts in the cells; at ViT-B/16 scale (48 layers) a colour bar instead
+    fig, axes = plt.subplots(1, len(tensors), figsize=(3.0 * len(tensors) + (0 if annotate else 0.8),
+                                                     0.16 * len(layers) + 2), sharey=True)
     for ax, tensor in zip(axes, tensors):
         counts = (part[part["tensor"] == tensor].groupby(["layer", "option"]).size().unstack(fill_value=0)
                   .reindex(layers, fill_value=0))
         counts = counts[sorted(counts.columns, key=_option_order)]
-        sns.heatmap(counts, ax=ax, cmap="Blues", cbar=False, annot=len(layers) <= 16, fmt="d", linewidths=0.3)
+        last = tensor == tensors[-1]
+        sns.heatmap(counts, ax=ax, cmap="Blues", vmin=0, vmax=runs, cbar=not annotate and last,
+                    cbar_kws={"label": "tasks that chose it"}, annot=annotate, fmt="d", linewidths=0.3)
         ax.set(title=f"support tensor {tensor}", xlabel="option", ylabel="layer" if tensor == tensors[0] else "")
     fig.suptitle(f"Layer-wise configuration of the searched subnets ({variant}, counts over tasks)")
     fig.tight_layout()
