@@ -300,7 +300,7 @@ def test_task_configs_register_with_lm_eval_and_use_the_shots(local, tmp_path):
     assert counts["glora_truthfulqa_mc2"][:2] == (0, 6) and counts["glora_truthfulqa_mc2"][2].count("\nQ: ") == 6
 
 
-def test_missing_eval_file_is_named(local, tmp_path):
+def test_missing_eval_file_is_named(local, tmp_path, capsys):
     import shutil
 
     from glora.llm.evaluate import run_llm_evaluate
@@ -313,6 +313,9 @@ def test_missing_eval_file_is_named(local, tmp_path):
         write_task_configs(broken, tmp_path / "tasks")
     with pytest.raises(ValueError, match=r"hellaswag/train\.jsonl"):
         run_llm_evaluate({}, local["model"], broken, tmp_path / "scores.json", device="cpu")
+    code = main(["llm-evaluate", "--model", str(local["model"]), "--eval-data", str(broken), "--out",
+                 str(tmp_path / "scores.json"), "--device", "cpu", "--config", str(ROOT / "config.yaml")])
+    assert code == 2 and "error: evaluation file" in capsys.readouterr().err and not (tmp_path / "scores.json").exists()
     with pytest.raises(ValueError, match=r"evaluation data folder .*nowhere does not exist"):
         write_task_configs(tmp_path / "nowhere", tmp_path / "tasks")
     with pytest.raises(ValueError, match=r"model folder .*no-model does not exist"):

@@ -359,7 +359,8 @@ def apply_glora(model: nn.Module, ranks: Sequence[int] = (8, 4),
     """Wrap the target linears of ``model`` in place with :class:`GLoRALinear`.
 
     Freezes everything but the support tensors and the classifier head. ``target_modules``
-    (a regex matched in full against module names, or a list of names) defaults to
+    (a regex matched in full against module names, or a list of full or leaf names such as
+    ``["q_proj", "k_proj", "v_proj", "o_proj"]`` for a Hugging Face LLaMA) defaults to
     :data:`TARGETS` for the model's family. Returns the adapted module names in module order.
     """
     ranks = validate_ranks(ranks)
