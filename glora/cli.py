@@ -200,6 +200,54 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm_train(args: argparse.Namespace) -> int:
+    from glora.llm.train import run_llm_train
+
+    config = _setup(args)
+    metrics = run_llm_train(config, args.method, args.model, args.data, args.out, fmt=args.format,
+                            device=args.device, quiet=args.quiet)
+    print(json.dumps({k: metrics[k] for k in ("method", "trainable_params", "optimizer_steps", "first_step_loss",
+                                              "final_step_loss", "wall_s")}))
+    return 0
+
+
+def _llm_search(args: argparse.Namespace) -> int:
+    from glora.llm.search import run_llm_search
+
+    config = _setup(args)
+    result = run_llm_search(config, args.model, args.weights, args.eval_data, args.out, device=args.device,
+                            quiet=args.quiet)
+    print(json.dumps({k: result[k] for k in ("val_score", "val_scores", "params", "candidates_scored", "wall_s")}))
+    return 0
+
+
+def _llm_export(args: argparse.Namespace) -> int:
+    from glora.llm.export import run_llm_export
+
+    config = _setup(args)
+    card = run_llm_export(config, args.model, args.weights, args.out, choices=args.choices, device=args.device,
+                          quiet=args.quiet)
+    print(json.dumps({k: card.get(k) for k in ("method", "adapter_params", "dtype", "bias_switches",
+                                               "max_abs_logit_diff")}))
+    return 0
+
+
+def _llm_evaluate(args: argparse.Namespace) -> int:
+    from glora.llm.evaluate import run_llm_evaluate
+
+    config = _setup(args)
+    result = run_llm_evaluate(config, args.model, args.eval_data, args.out, device=args.device, limit=args.limit,
+                              quiet=args.quiet)
+    print(json.dumps(result["scores"]))
+    return 0
+
+
+def _limit(text: str) -> int | float:
+    """lm-eval's limit: an int (documents per task) or a float below 1 (a fraction of them)."""
+    value = float(text)
+    return int(value) if value >= 1 and value == int(value) else value
+
+
 def _common(parser: argparse.ArgumentParser, *, device_default: str = "auto") -> None:
     parser.add_argument("--config", type=Path, action="append",
                         help="configuration file, repeatable: later files overlay earlier ones "
@@ -337,6 +385,49 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True, type=Path, help="the JSON result to write")
     _common(evaluate)
     evaluate.set_defaults(func=_evaluate)
+
+    llm_eval_help = ("folder of the four benchmarks (arc_challenge/, hellaswag/, mmlu/, truthfulqa/; layout in "
+                     "glora.llm.tasks)")
+    llm_train = stages.add_parser("llm-train", help="Table 2: tune a local causal LM on Alpaca/ShareGPT with a "
+                                                    "GLoRA supernet or LoRA on the attention projections")
+    llm_train.add_argument("--method", required=True, choices=["glora", "lora"])
+    llm_train.add_argument("--model", required=True, type=Path, help="local Hugging Face model folder (the base LLM)")
+    llm_train.add_argument("--data", required=True, type=Path, help="Alpaca or ShareGPT JSON file")
+    llm_train.add_argument("--format", default="auto", choices=["auto", "alpaca", "sharegpt"],
+                           help="instruction format (default: from the first record)")
+    llm_train.add_argument("--out", required=True, type=Path,
+                           help="folder for weights.safetensors, metrics.json, epochs.csv, steps.csv")
+    _common(llm_train)
+    llm_train.set_defaults(func=_llm_train)
+
+    llm_search = stages.add_parser("llm-search", help="Table 2: evolutionary search of a GLoRA LLM supernet on 5%% "
+                                                      "of the four benchmarks")
+    llm_search.add_argument("--model", required=True, type=Path, help="the base model folder used by llm-train")
+    llm_search.add_argument("--weights", required=True, type=Path, help="llm-train's weights.safetensors")
+    llm_search.add_argument("--eval-data", required=True, type=Path, help=llm_eval_help)
+    llm_search.add_argument("--out", required=True, type=Path, help="folder for best.json and candidates.csv")
+    _common(llm_search)
+    llm_search.set_defaults(func=_llm_search)
+
+    llm_export = stages.add_parser("llm-export", help="Table 2: merge a tuned LLM into a plain Hugging Face model "
+                                                      "folder (save_pretrained + tokenizer)")
+    llm_export.add_argument("--model", required=True, type=Path, help="the base model folder used by llm-train")
+    llm_export.add_argument("--weights", required=True, type=Path, help="llm-train's weights.safetensors")
+    llm_export.add_argument("--choices", type=Path, help="GLoRA: llm-search's best.json")
+    llm_export.add_argument("--out", required=True, type=Path, help="the model folder to write (with card.json)")
+    _common(llm_export, device_default="cpu")
+    llm_export.set_defaults(func=_llm_export)
+
+    llm_evaluate = stages.add_parser("llm-evaluate", help="Table 2: ARC (25-shot), HellaSwag (10), MMLU (5), "
+                                                          "TruthfulQA (0) with lm-evaluation-harness")
+    llm_evaluate.add_argument("--model", required=True, type=Path,
+                              help="a model folder: llm-export's output or a base checkpoint")
+    llm_evaluate.add_argument("--eval-data", required=True, type=Path, help=llm_eval_help)
+    llm_evaluate.add_argument("--out", required=True, type=Path, help="the JSON result to write")
+    llm_evaluate.add_argument("--limit", type=_limit, help="documents per task (smoke runs; default: all, or "
+                                                           "llm.evaluate.limit)")
+    _common(llm_evaluate)
+    llm_evaluate.set_defaults(func=_llm_evaluate)
     return parser
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("glora", "torch", "torchvision", "timm", "numpy", "safetensors")
+PACKAGES = ("glora", "torch", "torchvision", "timm", "numpy", "safetensors", "transformers", "datasets", "lm_eval")
 
 
 def git_commit(where: str | Path | None = None) -> str | None:

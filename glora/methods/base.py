@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -76,6 +76,32 @@ def block_linears(model: nn.Module, pattern: str) -> list[str]:
     if not names:
         raise ValueError(f"no block linear of the {type(model).__name__} matches {pattern!r}")
     return names
+
+
+def select_linears(model: nn.Module, target_modules: str | Sequence[str]) -> list[str]:
+    """Names (module order) of the ``nn.Linear`` modules of any model that ``target_modules`` picks.
+
+    A string is a regex matched in full against module names (``r"blocks\\.\\d+\\.attn\\.qkv"``); a list holds
+    module names, each either a full name or a leaf name that picks every linear called so
+    (``["q_proj", "v_proj"]`` in a Hugging Face LLaMA). A ``ValueError`` names what matched nothing.
+    """
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if isinstance(target_modules, str):
+        pattern = re.compile(target_modules)
+        names = [n for n in linears if pattern.fullmatch(n)]
+        if not names:
+            raise ValueError(f"no nn.Linear in the {type(model).__name__} matches {target_modules!r}")
+        return names
+    wanted = list(target_modules)
+    if not wanted:
+        raise ValueError("target_modules is empty: name the nn.Linear modules to adapt")
+    picks = {w: [n for n in linears if n == w or n.endswith(f".{w}")] for w in wanted}
+    missing = [w for w, found in picks.items() if not found]
+    if missing:
+        raise ValueError(f"target_modules must name nn.Linear modules of the model (full or leaf names); not found: "
+                         f"{missing}")
+    chosen = {n for found in picks.values() for n in found}
+    return [n for n in linears if n in chosen]
 
 
 def check_adaptable(model: nn.Module, wrapper: type) -> None:

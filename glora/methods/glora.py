@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glora.methods.base import head_parameters
+from glora.methods.base import head_parameters, select_linears
 
 TENSORS = ("A", "B", "C", "D", "E")
 Choice = dict[str, str]
@@ -172,6 +172,8 @@ class GLoRALinear(nn.Module):
         self.E = nn.Parameter(torch.zeros(out_f, **kw))
         for u in (self.A_u, self.B_u, self.C_u):
             nn.init.xavier_uniform_(u)
+        if self.bias is None:  # b0 ⊙ D is zero without a bias: D is never used, so it is not trained
+            self.D.requires_grad_(False)
         self.choice: Choice | None = None
         self.impl: Literal["fast", "reference"] = "fast"
         self.generator: torch.Generator | None = None
@@ -339,17 +341,7 @@ def _target_names(model: nn.Module, target_modules: str | Sequence[str] | None) 
             raise ValueError(f"no default GLoRA targets for a {family}; pass target_modules= (a regex or a "
                              f"list of nn.Linear names). Known families: {sorted(TARGETS)}")
         target_modules = TARGETS[family]
-    if isinstance(target_modules, str):
-        pattern = re.compile(target_modules)
-        names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and pattern.fullmatch(n)]
-        if not names:
-            raise ValueError(f"no nn.Linear in the {type(model).__name__} matches {target_modules!r}")
-        return names
-    linears = {n for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    missing = [n for n in target_modules if n not in linears]
-    if missing or not target_modules:
-        raise ValueError(f"target_modules must name nn.Linear modules of the model; not found: {missing}")
-    return [n for n, m in model.named_modules() if n in set(target_modules)]
+    return select_linears(model, target_modules)
 
 
 def glora_layers(model: nn.Module) -> dict[str, GLoRALinear]:
@@ -367,7 +359,8 @@ def apply_glora(model: nn.Module, ranks: Sequence[int] = (8, 4),
     """Wrap the target linears of ``model`` in place with :class:`GLoRALinear`.
 
     Freezes everything but the support tensors and the classifier head. ``target_modules``
-    (a regex matched in full against module names, or a list of names) defaults to
+    (a regex matched in full against module names, or a list of full or leaf names such as
+    ``["q_proj", "k_proj", "v_proj", "o_proj"]`` for a Hugging Face LLaMA) defaults to
     :data:`TARGETS` for the model's family. Returns the adapted module names in module order.
     """
     ranks = validate_ranks(ranks)

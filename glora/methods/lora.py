@@ -3,18 +3,21 @@
     y = x W0ᵀ + b0 + (α / r) · x Aᵀ Bᵀ,   A (r, in), B (out, r)
 
 Rank 8 on ViT-B/16's 12 qkv layers (768 -> 2304) is 12 · 8 · (768 + 2304) = 294,912 parameters (Table 1's
-0.29M). Merged: W = W0 + (α / r) B A.
+0.29M). Merged: W = W0 + (α / r) B A. Table 2 (LLMs) adapts the attention projections q, k, v, o of every
+decoder layer (``target_modules``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from glora.methods.base import (Mergeable, block_linears, check_adaptable, family, freeze_backbone,
-                                merge_wrappers, merged_linear, replace_module, trained_names)
+                                merge_wrappers, merged_linear, replace_module, select_linears,
+                                trained_names)
 
 
 class LoRALinear(Mergeable):
@@ -43,11 +46,14 @@ class LoRALinear(Mergeable):
 
 
 def apply_lora(model: nn.Module, rank: int = 8, alpha: float | None = None, dropout: float = 0.0,
-               targets: str = r".*\.qkv") -> list[str]:
-    """Wrap the block linears matching ``targets`` (default: the fused qkv) with :class:`LoRALinear`."""
-    family(model, "LoRA")
+               targets: str = r".*\.qkv", target_modules: str | Sequence[str] | None = None) -> list[str]:
+    """Wrap linears with :class:`LoRALinear`: by default the block linears of a timm ViT/Swin matching ``targets``
+    (the fused qkv); with ``target_modules`` (a regex, or full or leaf names such as ``["q_proj", "v_proj"]``, see
+    :func:`glora.methods.base.select_linears`) those linears of any model, e.g. a Hugging Face causal LM."""
+    if target_modules is None:
+        family(model, "LoRA")
     check_adaptable(model, LoRALinear)
-    names = block_linears(model, targets)
+    names = block_linears(model, targets) if target_modules is None else select_linears(model, target_modules)
     freeze_backbone(model)
     for name in names:
         replace_module(model, name, LoRALinear(model.get_submodule(name), rank, alpha, dropout))
