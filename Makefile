@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[dev,slurm]'
+	$(BIN)/pip install --quiet -e '.[dev,slurm,llm]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -13,7 +13,7 @@ rule pretrain:
         f"{RESULTS}/logs/pretrain/{{backbone}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain/{{backbone}}.tsv"
-    threads: lambda wildcards, cores: cores or 1  # the only job at that point of the DAG: the whole machine
+    threads: whole_machine  # the only job at that point of the DAG
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
