@@ -22,6 +22,7 @@ include: "workflow/rules/retrain.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/efficiency.smk"
+include: "workflow/rules/llm.smk"
 include: "workflow/rules/paper.smk"
 
 

@@ -242,6 +242,16 @@ def _llm_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm_mini(args: argparse.Namespace) -> int:
+    from glora.atomic import atomic_dir
+    from glora.llm.mini import build_all
+
+    with atomic_dir(args.out) as tmp:
+        paths = build_all(tmp)
+    print(json.dumps({k: str(args.out / v.relative_to(tmp)) for k, v in paths.items()}))
+    return 0
+
+
 def _limit(text: str) -> int | float:
     """lm-eval's limit: an int (documents per task) or a float below 1 (a fraction of them)."""
     value = float(text)
@@ -417,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     llm_export.add_argument("--out", required=True, type=Path, help="the model folder to write (with card.json)")
     _common(llm_export, device_default="cpu")
     llm_export.set_defaults(func=_llm_export)
+
+    llm_mini = stages.add_parser("llm-mini", help="mini suite: a tiny random LLaMA with its tokenizer, Alpaca and "
+                                                  "ShareGPT files and the four benchmarks, generated locally")
+    llm_mini.add_argument("--out", required=True, type=Path, help="folder to write (tiny-llama/, instructions/, "
+                                                                  "eval/)")
+    llm_mini.set_defaults(func=_llm_mini)
 
     llm_evaluate = stages.add_parser("llm-evaluate", help="Table 2: ARC (25-shot), HellaSwag (10), MMLU (5), "
                                                           "TruthfulQA (0) with lm-evaluation-harness")

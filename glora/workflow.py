@@ -123,9 +123,24 @@ def jobs(config: Mapping) -> list[Job]:
     return out
 
 
+def llm_rows(config: Mapping) -> list[str]:
+    """Table 2's rows of the run as ``<model>/<method>_<data>`` (tuned) and ``<model>/base`` (untouched)."""
+    spec = config["experiments"]["llm"]
+    if not spec["enabled"]:
+        return []
+    rows = [f"{r['model']}/{r['method']}_{r['data']}" for r in spec["runs"]] + [f"{m}/base" for m in spec["base"]]
+    unknown = sorted({r.split("/")[0] for r in rows} - set(spec["models"]))
+    missing_data = sorted({r["data"] for r in spec["runs"]} - set(spec["instructions"]))
+    if unknown or missing_data:
+        raise ValueError(f"experiments.llm: models {unknown} / instruction sets {missing_data} are not declared "
+                         "under experiments.llm.models / experiments.llm.instructions")
+    return rows
+
+
 def result_targets(config: Mapping) -> list[str]:
-    """The evaluation result of every job, and Table 4's measurement when enabled."""
+    """The evaluation result of every job, Table 2's LLM evaluations and Table 4's measurement when enabled."""
     out = [job.path(config, "evaluate") for job in jobs(config)]
+    out += [f"{results(config)}/llm/evaluate/{row}.json" for row in llm_rows(config)]
     if config["efficiency"]["enabled"]:
         out.append(efficiency_table(config))
     return out

@@ -108,6 +108,9 @@ def test_mini_dry_run_and_switching_experiments_off(workflow_copy):
     # 10 tasks x 14 variants (Table 1's methods) + few-shot 2 datasets x 3 shots + 1 DG source
     assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 14 + 2 * 3 + 1
     assert counts["search"] == 10 * 2 + 2 * 3 + 1 and counts["retrain"] == 10 and counts["efficiency"] == 1
+    # Table 2 in miniature: the generated tiny LLaMA, LoRA + 2 GLoRA runs (searched), 3 exports, + the base row
+    assert (counts["llm_mini"], counts["llm_train"], counts["llm_search"], counts["llm_export"],
+            counts["llm_evaluate"]) == (1, 3, 2, 3, 4)
     off = workflow_copy / "off.yaml"
     off.write_text("experiments: {fewshot: {enabled: false}, domain_generalization: {enabled: false}}\n")
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml", str(off))
@@ -151,3 +154,19 @@ def test_slurm_profile_dry_run(workflow_copy):
     run = snakemake(workflow_copy, "--workflow-profile", str(workflow_copy / "workflow/profiles/slurm"), "--dry-run")
     assert run.returncode == 0, run.stderr + run.stdout
     assert job_counts(run.stdout)["total"] == 1397
+
+
+def test_paper_dry_run_with_table_2(workflow_copy):
+    """experiments.llm on: Table 2's five tuned rows (three GLoRA searched) and two base models, planned without
+    the LLaMA weights; rows naming an undeclared model are an error that says where to declare it."""
+    on = workflow_copy / "llm.yaml"
+    on.write_text("experiments: {llm: {enabled: true}}\n")
+    run = snakemake(workflow_copy, "--dry-run", "-p", "--cores", "all", "--resources", "gpu=4", "--configfile", str(on))
+    assert run.returncode == 0, run.stderr + run.stdout
+    counts = job_counts(run.stdout)
+    assert (counts["llm_train"], counts["llm_search"], counts["llm_export"], counts["llm_evaluate"]) == (5, 3, 5, 7)
+    assert counts["total"] == 1397 + 5 + 3 + 5 + 7
+    assert "--model checkpoints/llama-2-7b-hf --data data/llm/sharegpt.json" in run.stdout
+    on.write_text("experiments: {llm: {enabled: true, runs: [{model: llama3_8b, method: glora, data: alpaca}]}}\n")
+    run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", str(on))
+    assert run.returncode != 0 and "['llama3_8b']" in run.stderr + run.stdout

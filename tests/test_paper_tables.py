@@ -225,3 +225,23 @@ def test_figures_at_paper_scale(tmp_path):
         with Image.open(out / name) as image:
             width, height = image.size
         assert 600 < width <= 5400 and 600 < height <= 5400, (name, image.size)  # 300 dpi: at most 18 inches
+
+
+def test_table_2_puts_our_llm_rows_beside_the_paper(tmp_path):
+    import json
+
+    from glora.paper.tables import llm_results, llm_table
+
+    for row, scores in (("glora_sharegpt", (0.5, 0.75, 0.25, 0.5)), ("base", (0.25, 0.5, 0.25, 0.25))):
+        path = tmp_path / "llm" / "evaluate" / "llama2_7b" / f"{row}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = ("arc", "hellaswag", "mmlu", "truthfulqa")
+        path.write_text(json.dumps({"scores": {**dict(zip(keys, scores)), "average": sum(scores) / 4}}))
+    ours = llm_results(tmp_path)
+    table = llm_table(load("table2"), ours)
+    assert len(table) == 7 + 2 and set(table["source"]) == {"paper", "ours"}
+    mine = table[table["source"] == "ours"].set_index("method")
+    assert mine.loc["GLoRA", "model"] == "LLaMA-2-7B" and mine.loc["GLoRA", "dataset"] == "ShareGPT"
+    assert mine.loc["GLoRA", "hellaswag_10shot"] == 75.0 and mine.loc["GLoRA", "average"] == 50.0
+    assert pd.isna(mine.loc["base", "dataset"])
+    assert list(table.columns) == list(load("table2").columns)

@@ -1,6 +1,6 @@
 """``python -m glora tables`` and ``figures``: the paper's outputs from a run's results (``results/<name>/``).
 
-Tables: 1 (VTAB-1K, ViT), 2 (LLMs: the paper's rows, ours not run), 3 (domain generalisation), 4 (inference
+Tables: 1 (VTAB-1K, ViT), 2 (LLMs: the paper's rows and ours), 3 (domain generalisation), 4 (inference
 efficiency), 5 (learning rates), 6 (VTAB-1K, Swin), and appendix E's search-space size. Every table says which
 run produced it (configuration name, commits, dates); cells that were not run are marked "–". Figures: 2-6
 (:mod:`glora.paper.figures`).
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
-from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table, efficiency_table,
-                                learning_rates, llm_table, search_space_table, vtab_table)
+from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table,
+                                efficiency_table, learning_rates, llm_results, llm_table, search_space_table,
+                                vtab_table)
 
 
 def _provenance(config: Mapping, evals) -> str:
@@ -80,9 +81,14 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
                                column_digits={"params_m": 2 if config["suite"] == "paper" else 4})
     from glora.paper.reference import load
 
-    written += write_table(llm_table(load("table2")), out / "table2_llm",
-                           caption="Table 2: LLaMA fine-tuned on Alpaca / ShareGPT (the paper's numbers)",
-                           notes=["Our LLM experiments are not run yet: every row is the paper's."])
+    ours = llm_results(results) if config["experiments"]["llm"]["enabled"] else None
+    done = ours is not None and len(ours) > 0
+    written += write_table(llm_table(load("table2"), ours), out / "table2_llm",
+                           caption="Table 2: LLaMA fine-tuned on Alpaca / ShareGPT, Open LLM Leaderboard scores (%)",
+                           notes=[("source 'ours': this run (experiments.llm); " if done else
+                                   "Our LLM runs are not in this run (experiments.llm.enabled is false): every row is "
+                                   "the paper's. ") + "ARC 25-shot acc_norm, HellaSwag 10-shot acc_norm, MMLU 5-shot "
+                                  "acc (mean over subjects), TruthfulQA 0-shot mc2; average of the four."])
     csv = Path(efficiency_csv(config))
     if csv.is_file():
         table = efficiency_table(csv)

@@ -95,11 +95,34 @@ def domain_generalization_table(evals: pd.DataFrame, targets: list[str], source:
     return pd.DataFrame([r for _, r in sorted(rows, key=lambda x: x[0])], columns=columns)
 
 
-def llm_table(reference: pd.DataFrame) -> pd.DataFrame:
-    """Table 2: the paper's LLM rows, with ours marked as not run (the LLM experiments are not implemented)."""
-    table = reference.drop(columns=["source"]).copy()
-    table["ours"] = "not run"
-    return table
+LLM_MODELS = {"llama1_7b": "LLaMA-1-7B", "llama2_7b": "LLaMA-2-7B"}
+LLM_DATA = {"alpaca": "Alpaca", "sharegpt": "ShareGPT"}
+LLM_COLUMNS = {"arc": "arc_25shot", "hellaswag": "hellaswag_10shot", "mmlu": "mmlu_5shot",
+               "truthfulqa": "truthfulqa_0shot", "average": "average"}
+
+
+def llm_results(results: str | Path) -> pd.DataFrame:
+    """Our Table 2 rows from ``results/<name>/llm/evaluate/<model>/<row>.json`` (``row``: ``base`` or
+    ``<method>_<data>``), scores in % as the paper prints them."""
+    import json
+
+    rows = []
+    for path in sorted(Path(results, "llm", "evaluate").glob("*/*.json")):
+        scores = json.loads(path.read_text())["scores"]
+        model, row = path.parent.name, path.stem
+        method, _, data = row.partition("_")
+        rows.append({"model": LLM_MODELS.get(model, model), "method": {"glora": "GLoRA", "lora": "LoRA"}.get(
+            method, method), "dataset": LLM_DATA.get(data, data) or None,
+            **{col: 100 * scores[key] for key, col in LLM_COLUMNS.items()}, "source": "ours"})
+    return pd.DataFrame(rows, columns=["model", "method", "dataset", *LLM_COLUMNS.values(), "source"])
+
+
+def llm_table(reference: pd.DataFrame, ours: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 2: the paper's rows (source "paper") and ours (source "ours"), base model first, then by model."""
+    paper = reference.assign(source="paper")
+    if ours is None or not len(ours):
+        return paper.reset_index(drop=True)
+    return pd.concat([paper, ours], ignore_index=True)
 
 
 def search_space_table(backbones: Mapping[str, str], sizes: list[Mapping]) -> pd.DataFrame:

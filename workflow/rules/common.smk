@@ -69,3 +69,29 @@ def export_inputs(w):
     if plan.searched(config, w.variant):
         inputs["choices"] = job.path(config, "search", "best.json")
     return inputs
+
+
+# Table 2 (workflow/rules/llm.smk)
+LLM = config["experiments"]["llm"]
+LLM_OPTS = f"--config {RESOLVED} --quiet"
+LLM_GPU_OPTS = f"{LLM_OPTS} --device {DEVICE}"
+
+
+def llm_data(w=None):
+    """The mini suite generates its tiny model and data; a paper run reads the user's local files."""
+    return [f"{RESULTS}/llm/data"] if config["suite"] == "mini" else []
+
+
+def llm_export_inputs(w):
+    """A tuned row's adapters, and for GLoRA the search's best.json."""
+    inputs = {"weights": f"{RESULTS}/llm/train/{w.model}/{w.method}_{w.data}/weights.safetensors"}
+    if w.method == "glora":
+        inputs["choices"] = f"{RESULTS}/llm/search/{w.model}/glora_{w.data}/best.json"
+    return inputs
+
+
+def llm_evaluated_model(w):
+    """The exported folder of a tuned row; the user's (or the mini suite's) base folder for a base row."""
+    if w.row == "base":
+        return llm_data()
+    return [f"{RESULTS}/llm/export/{w.model}/{w.row}"]
