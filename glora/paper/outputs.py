@@ -83,12 +83,13 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
 
     ours = llm_results(results) if config["experiments"]["llm"]["enabled"] else None
     done = ours is not None and len(ours) > 0
+    rows = ("source 'ours': this run (experiments.llm). " if done else "Our LLM runs are not in this run "
+            "(experiments.llm.enabled is false): every row is the paper's. ")
     written += write_table(llm_table(load("table2"), ours), out / "table2_llm",
                            caption="Table 2: LLaMA fine-tuned on Alpaca / ShareGPT, Open LLM Leaderboard scores (%)",
-                           notes=[("source 'ours': this run (experiments.llm); " if done else
-                                   "Our LLM runs are not in this run (experiments.llm.enabled is false): every row is "
-                                   "the paper's. ") + "ARC 25-shot acc_norm, HellaSwag 10-shot acc_norm, MMLU 5-shot "
-                                  "acc (mean over subjects), TruthfulQA 0-shot mc2; average of the four."])
+                           notes=[_provenance(config, ours if done else []),
+                                  rows + "ARC 25-shot acc_norm, HellaSwag 10-shot acc_norm, MMLU 5-shot acc (mean "
+                                  "over subjects), TruthfulQA 0-shot mc2; average of the four."])
     csv = Path(efficiency_csv(config))
     if csv.is_file():
         table = efficiency_table(csv)

@@ -103,18 +103,21 @@ LLM_COLUMNS = {"arc": "arc_25shot", "hellaswag": "hellaswag_10shot", "mmlu": "mm
 
 def llm_results(results: str | Path) -> pd.DataFrame:
     """Our Table 2 rows from ``results/<name>/llm/evaluate/<model>/<row>.json`` (``row``: ``base`` or
-    ``<method>_<data>``), scores in % as the paper prints them."""
+    ``<method>_<data>``), scores in % as the paper prints them, with the commit and time of each result."""
     import json
 
     rows = []
     for path in sorted(Path(results, "llm", "evaluate").glob("*/*.json")):
-        scores = json.loads(path.read_text())["scores"]
+        result = json.loads(path.read_text())
+        scores, provenance = result["scores"], result.get("provenance", {})
         model, row = path.parent.name, path.stem
         method, _, data = row.partition("_")
         rows.append({"model": LLM_MODELS.get(model, model), "method": {"glora": "GLoRA", "lora": "LoRA"}.get(
             method, method), "dataset": LLM_DATA.get(data, data) or None,
-            **{col: 100 * scores[key] for key, col in LLM_COLUMNS.items()}, "source": "ours"})
-    return pd.DataFrame(rows, columns=["model", "method", "dataset", *LLM_COLUMNS.values(), "source"])
+            **{col: 100 * scores[key] for key, col in LLM_COLUMNS.items()}, "source": "ours",
+            "commit": provenance.get("git_commit"), "created": provenance.get("created")})
+    return pd.DataFrame(rows, columns=["model", "method", "dataset", *LLM_COLUMNS.values(), "source", "commit",
+                                       "created"])
 
 
 def llm_table(reference: pd.DataFrame, ours: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -122,7 +125,7 @@ def llm_table(reference: pd.DataFrame, ours: pd.DataFrame | None = None) -> pd.D
     paper = reference.assign(source="paper")
     if ours is None or not len(ours):
         return paper.reset_index(drop=True)
-    return pd.concat([paper, ours], ignore_index=True)
+    return pd.concat([paper, ours[list(paper.columns)]], ignore_index=True)
 
 
 def search_space_table(backbones: Mapping[str, str], sizes: list[Mapping]) -> pd.DataFrame:
