@@ -102,7 +102,7 @@ rule llm_evaluate:
         f"{RESULTS}/llm/evaluate/{{model}}/{{row}}.json",
     params:
         opts=LLM_GPU_OPTS,
-        model=lambda w: LLM["models"][w.model] if w.row == "base" else f"{RESULTS}/llm/export/{w.model}/{w.row}",
+        model=lambda w, input: LLM["models"][w.model] if w.row == "base" else input[0],  # the exported folder
         eval_data=LLM["eval_data"],
         settings=lambda w: config["llm"].get("evaluate", {}),
     log:
