@@ -97,7 +97,7 @@ def test_paper_dry_run_plans_every_experiment_without_any_data(workflow_copy):
     assert job_counts(run.stdout) == {"check_checkpoint": 2, "check_data": 3, "train": 399, "export": 399,
                                       "search": 171, "retrain": 19, "evaluate": 399, "efficiency": 1, "tables": 1,
                                       "figures": 1, "compare": 1, "all": 1, "total": 1397}
-    assert "results/paper/dg/evaluate/glora_0.86M/imagenet/shot16_seed0.json" in run.stdout
+    assert "results/paper/dg/evaluate/glora_0.29M/imagenet/shot16_seed0.json" in run.stdout
     assert not (workflow_copy / "results").exists()  # a dry run writes nothing
 
 

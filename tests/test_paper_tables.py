@@ -121,6 +121,42 @@ def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, 
     assert "--write-golden" in (tmp_path / "cmp" / "summary.md").read_text()
 
 
+def test_compare_with_the_paper_covers_tables_2_3_and_5(tmp_path):
+    """Table 5 of the paper configuration equals the paper's learning rates exactly; Table 3's GLoRA-0.29M is the
+    paper's "GLoRA (0.29M)"; Table 2 matches rows by model, method and data and ignores the paper's own rows."""
+    from engine_fixtures import ROOT
+    from glora.config import load_config
+    from glora.paper.compare import compare_table, write_golden
+    from glora.paper.tables import learning_rates, llm_table
+
+    config = load_config([ROOT / "config.yaml"])
+    table5 = compare_table("table5_learning_rates", learning_rates(config, list(VTAB_TASKS)), load("table5"), 0.0)
+    assert len(table5) == 19 and {r["status"] for r in table5} == {"within"}
+    wrong = learning_rates(config, list(VTAB_TASKS)).replace({"lr": {1e-4: 5e-4}})
+    assert sum(r["status"] == "outside" for r in compare_table("table5_learning_rates", wrong, load("table5"),
+                                                              0.0)) == 4   # Table 5's four tasks at 1e-4
+
+    table3 = pd.DataFrame({"method": ["GLoRA-0.29M"], "params_m": [0.2871], "imagenet": [77.9],
+                           "imagenet_v2": [69.0], "imagenet_sketch": [30.0], "imagenet_a": [13.3],
+                           "imagenet_r": [31.0]})
+    records = {(r["row"], r["column"]): r["status"] for r in compare_table(
+        "table3_domain_generalization", table3, load("table3"), 1.0)}
+    assert records[("GLoRA", "params_m")] == "within" and records[("GLoRA", "imagenet_v2")] == "outside"
+    assert records[("GLoRA", "imagenet")] == "within" and records[("LoRA", "imagenet")] == "missing"
+
+    ours = pd.DataFrame([{"model": "LLaMA-2-7B", "method": "base", "dataset": None, "arc_25shot": 53.0,
+                          "hellaswag_10shot": 78.5, "mmlu_5shot": 46.9, "truthfulqa_0shot": 38.8, "average": 54.3}])
+    table2 = llm_table(load("table2"), ours.assign(source="ours"))
+    records = pd.DataFrame(compare_table("table2_llm", table2, load("table2"), 1.0))
+    assert set(records.loc[records["status"] != "missing", "row"]) == {"LLaMA-2-7B / base"}
+    assert (records["status"] == "within").sum() == 5 and (records["status"] == "outside").sum() == 0
+    table2.to_csv(tmp_path / "table2_llm.csv", index=False)
+    assert [p.name for p in write_golden(tmp_path, tmp_path / "golden")] == ["table2_llm.csv"]
+    golden = pd.read_csv(tmp_path / "golden" / "table2_llm.csv")   # our rows only, without provenance columns
+    assert golden["model"].tolist() == ["LLaMA-2-7B"] and "source" not in golden
+    assert {r["status"] for r in compare_table("table2_llm", table2, golden, 1.0, paper=False)} == {"within"}
+
+
 def test_figures_from_fewshot_results_and_searched_subnets(tmp_path):
     """Figures 2/6 from few-shot evaluations, Figures 3/4 from GLoRA best.json files: PNG at 300 dpi and PDF."""
     import json

@@ -4,14 +4,15 @@ golden values committed in the repository), with a tolerance per table.
 Writes ``deltas.csv`` (table, row, column, ours, reference, delta, tolerance, status) and ``summary.md`` (cells
 within, outside, missing per table). ``status``: ``within`` / ``outside`` the tolerance or ``missing`` (we did not
 run it); only cells with a reference value are compared. Parameter counts (``params_m``) must agree to two
-decimals whatever the table's tolerance. Table 4 is
-compared as throughput ratios to the untouched backbone (the paper's "Full tuning" row), since absolute
-images/s depend on the GPU.
+decimals whatever the table's tolerance. Tables 1-6 are compared (:data:`TABLES`): Table 2 by model, method and
+data; Table 5's learning rates exactly (tolerance 0); Table 4 as throughput ratios to the untouched backbone (the
+paper's "Full tuning" row), since absolute images/s depend on the GPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -19,13 +20,51 @@ import pandas as pd
 from glora.atomic import write_csv, write_text
 from glora.paper import reference
 
-#: our table file -> (reference table, how our rows are named in it)
-TABLES = {"table1_vtab": "table1", "table6_vtab_swin": "table6", "table4_efficiency": "table4"}
-ROW_ALIASES = {"table4": {"Backbone (untouched)": "Full tuning", "VPT-Deep": "VPT"},
-               "table6": {}, "table1": {}}
+@dataclass(frozen=True)
+class Comparable:
+    """How one of our tables is compared: the reference table it is diffed with, the columns that name a row,
+    how our row names read in the paper, which of our rows are results (Table 2 also prints the paper's), and
+    which columns are golden (None: all)."""
+
+    reference: str
+    keys: tuple[str, ...] = ("method",)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+    golden_columns: tuple[str, ...] | None = None
+
+    def ours(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Our result rows of ``df`` (Table 2: those whose ``source`` is ``ours``)."""
+        if self.source is not None:
+            df = df[df["source"] == self.source] if "source" in df else df.iloc[:0]
+        return df.drop(columns=[c for c in ("source", "commit", "created") if c in df])
+
+    def golden(self, df: pd.DataFrame) -> pd.DataFrame:
+        df = self.ours(df)
+        return df[list(self.golden_columns)] if self.golden_columns else df
+
+
+#: our table file -> how it is compared. Table 3's GLoRA is the 0.29M model (the paper's "GLoRA (0.29M)");
+#: Table 4's untouched backbone is the paper's "Full tuning" row, its VPT row is VPT-Deep.
+TABLES = {
+    "table1_vtab": Comparable("table1"),
+    "table2_llm": Comparable("table2", keys=("model", "method", "dataset"), source="ours"),
+    "table3_domain_generalization": Comparable("table3", aliases={"GLoRA-0.29M": "GLoRA"}),
+    "table4_efficiency": Comparable("table4", aliases={"Backbone (untouched)": "Full tuning", "VPT-Deep": "VPT"},
+                                    golden_columns=("method", "extra_params_m", "extra_gflops")),
+    "table5_learning_rates": Comparable("table5", keys=("task",)),
+    "table6_vtab_swin": Comparable("table6"),
+}
 #: parameter counts (millions) agree when they print the same with two decimals
 PARAMS_TOLERANCE = 0.005
 FIELDS = ["table", "row", "column", "ours", "reference", "delta", "tolerance", "status"]
+
+
+def _row_names(df: pd.DataFrame, keys: tuple[str, ...]) -> list[str]:
+    """One name per row: its key columns joined with " / " (empty keys, e.g. a base model's dataset, left out)."""
+    if not len(df):
+        return []
+    parts = df[list(keys)].astype("string").fillna("")
+    return [" / ".join(v for v in values if v) for values in parts.itertuples(index=False)]
 
 
 def _numeric(df: pd.DataFrame) -> list[str]:
@@ -44,29 +83,31 @@ def _table4_ratios(df: pd.DataFrame, base_row: str) -> pd.DataFrame:
 
 def compare_table(name: str, ours: pd.DataFrame, ref: pd.DataFrame, tolerance: float,
                   paper: bool = True) -> list[dict]:
-    """Cells of ``ref`` (rows by ``method``) against ``ours``; one record per reference cell. ``paper``: ``ref``
-    is the paper's table (its row names and units), else a golden table in our own format."""
-    kind = TABLES.get(name, name)
-    if paper:
-        aliases = ROW_ALIASES.get(kind, {})
-        ours = ours.assign(method=[aliases.get(m, m) for m in ours["method"]])
-    if paper and kind == "table4":
+    """Cells of ``ref`` (rows named by the table's key columns) against ``ours``; one record per reference cell.
+    ``paper``: ``ref`` is the paper's table (its row names and units), else a golden table in our own format."""
+    spec = TABLES.get(name, Comparable(name))
+    ours = spec.ours(ours)
+    if paper and spec.aliases and "method" in ours:
+        ours = ours.assign(method=[spec.aliases.get(m, m) for m in ours["method"]])
+    if paper and spec.reference == "table4":
         ours, ref = _table4_ratios(ours, "Full tuning"), _table4_ratios(ref, "Full tuning")
-    if paper and kind == "table6":  # our group columns are capitalised
+    if paper and spec.reference == "table6":  # our group columns are capitalised
         ours = ours.rename(columns={"Natural": "natural", "Specialized": "specialized", "Structured": "structured"})
-    ours = ours.drop_duplicates("method").set_index("method")
+    if not set(spec.keys) <= set(ours.columns):
+        ours = pd.DataFrame(columns=list(spec.keys))
+    ours = ours.assign(_row=_row_names(ours, spec.keys)).drop_duplicates("_row").set_index("_row")
     records = []
-    for _, row in ref.iterrows():
+    for row_name, (_, row) in zip(_row_names(ref, spec.keys), ref.iterrows()):
         for column in _numeric(ref):
             expected = row[column]
             if pd.isna(expected):
                 continue
-            got = ours.at[row["method"], column] if row["method"] in ours.index and column in ours else None
+            got = ours.at[row_name, column] if row_name in ours.index and column in ours else None
             got = None if got is None or pd.isna(got) else float(got)
             delta = None if got is None else round(got - float(expected), 4)
             allowed = PARAMS_TOLERANCE if column.endswith("params_m") else tolerance
             status = "missing" if got is None else ("within" if abs(delta) <= allowed + 1e-9 else "outside")
-            records.append({"table": name, "row": row["method"], "column": column, "ours": got,
+            records.append({"table": name, "row": row_name, "column": column, "ours": got,
                             "reference": float(expected), "delta": delta, "tolerance": allowed, "status": status})
     return records
 
@@ -80,7 +121,7 @@ def references(config: Mapping) -> dict[str, pd.DataFrame] | None:
         if not folder.is_dir():
             return None
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
-    return {name: reference.load(kind) for name, kind in TABLES.items()}
+    return {name: reference.load(spec.reference) for name, spec in TABLES.items()}
 
 
 def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict: bool = False) -> pd.DataFrame:
@@ -129,16 +170,14 @@ def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict:
 
 
 def write_golden(tables: str | Path, folder: str | Path) -> list[Path]:
-    """Copy the comparable tables of a trusted run into ``folder`` (to be committed as golden values)."""
+    """Copy the comparable tables of a trusted run into ``folder`` (to be committed as golden values): our
+    result rows only (Table 2 without the paper's), Table 4 without the machine's speed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in TABLES:
+    for name, spec in TABLES.items():
         path = Path(tables) / f"{name}.csv"
-        if path.is_file():
-            df = pd.read_csv(path)
-            if name == "table4_efficiency":  # speed is the machine's; only what the method adds is golden
-                df = df[["method", "extra_params_m", "extra_gflops"]]
+        if path.is_file() and len(df := spec.golden(pd.read_csv(path))):
             write_text(folder / path.name, df.to_csv(index=False))
             written.append(folder / path.name)
     return written
