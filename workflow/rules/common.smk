@@ -37,15 +37,6 @@ def job_args(w):
     return plan.stage_args(config, w.exp, w.variant, w.task, w.run)
 
 
-def whole_machine(wildcards):
-    """All of --cores for a local run; 1 under a cluster executor, which has no core count (the profile's
-    set-threads decides there)."""
-    try:
-        return workflow.cores or 1
-    except Exception:  # WorkflowError: "Workflow requires a total number of cores to be defined"
-        return 1
-
-
 def runtime(stage):
     return config["resources"]["runtime_min"].get(stage, 60)
 

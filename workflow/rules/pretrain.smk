@@ -13,7 +13,7 @@ rule pretrain:
         f"{RESULTS}/logs/pretrain/{{backbone}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain/{{backbone}}.tsv"
-    threads: whole_machine  # the only job at that point of the DAG
+    threads: config["pretrain"]["threads"]  # fixed: the golden tables depend on the arithmetic
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
