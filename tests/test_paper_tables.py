@@ -157,6 +157,28 @@ def test_compare_with_the_paper_covers_tables_2_3_and_5(tmp_path):
     assert {r["status"] for r in compare_table("table2_llm", table2, golden, 1.0, paper=False)} == {"within"}
 
 
+@pytest.mark.parametrize("overlays", [["config/mini.yaml"], ["config/mini.yaml", "config/ci.yaml"]])
+def test_golden_tables_are_committed_for_the_mini_suite_and_the_ci_overlay(overlays, monkeypatch):
+    """``make run`` and ``make ci`` compare with golden tables: every comparable table must be there, its rows
+    named by the table's key columns (else each cell would read "missing" and the check could not fail)."""
+    from engine_fixtures import ROOT
+    from glora.config import load_config
+    from glora.paper.compare import TABLES, references
+
+    monkeypatch.chdir(ROOT)
+    config = load_config([ROOT / "config.yaml", *(ROOT / o for o in overlays)])
+    golden = references(config)
+    assert golden is not None, f"{config['compare']['golden']} is missing"
+    experiments = config["experiments"]
+    expected = {"table1_vtab", "table4_efficiency", "table5_learning_rates",
+                *(["table2_llm"] if experiments["llm"]["enabled"] else []),
+                *(["table3_domain_generalization"] if experiments["domain_generalization"]["enabled"] else []),
+                *(["table6_vtab_swin"] if experiments["swin"]["enabled"] else [])}
+    assert set(golden) == expected
+    for name, table in golden.items():
+        assert len(table) and set(TABLES[name].keys) <= set(table.columns), name
+
+
 def test_figures_from_fewshot_results_and_searched_subnets(tmp_path):
     """Figures 2/6 from few-shot evaluations, Figures 3/4 from GLoRA best.json files: PNG at 300 dpi and PDF."""
     import json
