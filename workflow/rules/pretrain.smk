@@ -8,7 +8,7 @@ rule pretrain:
         f"{RESULTS}/pretrain/{{backbone}}.safetensors",
     params:
         opts=OPTS,
-        settings=config["pretrain"],
+        settings={k: v for k, v in config["pretrain"].items() if k != "threads"},  # threads: as in every rule
     log:
         f"{RESULTS}/logs/pretrain/{{backbone}}.log",
     benchmark:
