@@ -152,18 +152,77 @@ def test_seed_changes_every_task():
     assert not np.array_equal(a, b)
 
 
-def test_train_and_test_crops_come_from_disjoint_sources():
+def footprints_by_split(folder: Path, split_of: dict[str, str]) -> dict[str, list[tuple]]:
+    """``sources.csv`` of a generated task as split -> [(source, x0, y0, x1, y1)] (``split_of``: image -> split)."""
+    import csv
+
+    out: dict[str, list[tuple]] = {split: [] for split in set(split_of.values())}
+    with (folder / "sources.csv").open() as f:
+        for row in csv.DictReader(f):
+            out[split_of[row["image"]]].append((row["source"], *(float(row[k]) for k in ("x0", "y0", "x1", "y1"))))
+    return out
+
+
+def overlapping(a: list[tuple], b: list[tuple]) -> list[tuple[tuple, tuple]]:
+    """Pairs of footprints of ``a`` and ``b`` on the same source whose boxes intersect."""
+    pairs = []
+    for source in {f[0] for f in a} & {f[0] for f in b}:
+        boxes_a = np.array([f[1:] for f in a if f[0] == source])
+        boxes_b = np.array([f[1:] for f in b if f[0] == source])
+        hit = ((boxes_a[:, None, 0] < boxes_b[None, :, 2]) & (boxes_b[None, :, 0] < boxes_a[:, None, 2])
+               & (boxes_a[:, None, 1] < boxes_b[None, :, 3]) & (boxes_b[None, :, 1] < boxes_a[:, None, 3]))
+        pairs += [((source, *boxes_a[i]), (source, *boxes_b[j])) for i, j in zip(*np.nonzero(hit))][:3]
+    return pairs
+
+
+def test_val200_shares_no_source_region_with_train800_or_test(suite):
+    """Every mini task's val200 is held out: no pixel of a source photo (resampling reach included), no source
+    image and no source digit is used by two of train800 / val200 / test; procedural tasks crop nothing, every
+    other task records a source for every image. The few-shot sets keep their pool / val / test apart too."""
+    checked = []
+    vtab = {"train800": "train800.txt", "val200": "val200.txt", "test": "test.txt"}
+    for family, sets in (("vtab", mini_tasks.TASKS), ("fewshot", mini_tasks.FEWSHOT)):
+        for name, task in sets.items():
+            folder = suite / family / name
+            if family == "vtab":
+                split_of = {n: split for split, path in vtab.items() for n, _ in read_list(folder / path)}
+            else:  # the training pool (every K-shot list draws from it), val and test
+                split_of = {str(p.relative_to(folder)): p.parent.name for p in (folder / "images").rglob("*.png")}
+            by_split = footprints_by_split(folder, split_of)
+            counted = sum(len(v) for v in by_split.values())
+            if task.procedural:
+                assert counted == 0, f"{name} is procedural but records sources"
+                continue
+            assert counted >= len(split_of), f"{name}: an image without a recorded source"
+            splits = sorted(by_split)
+            assert len(splits) == 3, (name, splits)
+            for i, a in enumerate(splits):
+                for b in splits[i + 1:]:
+                    pairs = overlapping(by_split[a], by_split[b])
+                    assert not pairs, (name, a, b, pairs)
+            checked.append(name)
+    assert set(checked) >= {"digits", "textures", "faces", "specimen", "ihc_marker", "lesion_grade", "textures_mini"}
+
+
+def test_overlapping_footprints_are_found():
+    """The overlap check of the test above finds what it should (a test that cannot fail is a defect)."""
+    a = [("x.png", 0.0, 0.0, 10.0, 10.0), ("sklearn digits", 5.0, 0.0, 6.0, 1.0)]
+    assert overlapping(a, [("x.png", 9.0, 9.0, 20.0, 20.0)])
+    assert overlapping(a, [("sklearn digits", 5.0, 0.0, 6.0, 1.0)])
+    assert not overlapping(a, [("x.png", 10.0, 0.0, 20.0, 10.0), ("y.png", 0.0, 0.0, 10.0, 10.0),
+                               ("sklearn digits", 6.0, 0.0, 7.0, 1.0)])
+
+
+def test_crops_stay_inside_their_region():
     halves = np.zeros((100, 200, 3), np.uint8)
-    halves[:, 120:] = 255  # the test region of TRAIN_REGION / TEST_REGION is x >= 0.6 * 200
+    halves[:, 100:] = 255
     rng = np.random.default_rng(0)
-    assert render.crops(rng, halves, 50, (0.2, 0.5), mini_tasks.TRAIN_REGION).max() == 0
-    assert render.crops(rng, halves, 50, (0.2, 0.5), mini_tasks.TEST_REGION).min() == 1
-    _, train_digits, test_digits = mini_tasks.digit_bank()
-    assert not set(np.concatenate(train_digits)) & set(np.concatenate(test_digits))
+    assert render.crops(rng, halves, 50, (0.2, 0.45), mini_tasks.REGIONS["train"]).max() == 0
+    assert render.crops(rng, halves, 50, (0.2, 0.45), mini_tasks.REGIONS["val"]).min() == 1
+    with pytest.raises(ValueError, match="do not fit region"):
+        render.crops(rng, halves, 5, (0.2, 0.5), mini_tasks.REGIONS["val"])  # 50 px crops, a 47 px tall region
     corners = mini_tasks.ihc_candidates()
     assert all(len(c) > 100 for part in corners.values() for c in part)
-    assert max(x for c in corners["train"] for x in c[:, 1]) + mini_tasks.IHC_CROP <= 256
-    assert min(x for c in corners["test"] for x in c[:, 1]) >= 256
 
 
 def test_raw_pixel_classifier_beats_chance_on_every_task(suite):

@@ -8,10 +8,11 @@ in the scikit-image and scikit-learn wheels. What each task shows and what its l
     <out>/upstream/             pre-training set (the ImageNet-21k analogue): train.txt, val.txt, classes.json
                                 (class index -> name), train/<class>/<i>.png, val/<class>/<i>.png
     <out>/vtab/<task>/          VTAB-1K layout: train800.txt, val200.txt, train800val200.txt (their union),
-                                test.txt (500 lines); images in train/, val/, test/
+                                test.txt (500 lines); images in train/, val/, test/; sources.csv: the
+                                source pixels each image was cropped from (none for procedural tasks)
     <out>/vtab/suite.json       {"family": "vtab", "tasks": {task: {num_classes, group, sizes, description}}}
     <out>/fewshot/<dataset>/    few-shot layout: annotations/train_meta.list.num_shot_{K}.seed_{S},
-                                val_meta.list, test_meta.list; images/{train,val,test}/<i>.png
+                                val_meta.list, test_meta.list; images/{train,val,test}/<i>.png; sources.csv
     <out>/fewshot/suite.json    {"family": "fewshot", "datasets": {name: {num_classes, shots, seeds, description}}}
     <out>/fewshot/imagenet/synsets.txt   the domain-generalisation source's wnids (n90000000, ...), in class order
     <out>/imagenet_variants/    imagenet_v2/<class index>/, imagenet_sketch/<wnid>/, imagenet_a/<wnid>/,
@@ -29,6 +30,7 @@ scikit-image, the fonts). The suite is written into ``<out>.tmp`` and renamed to
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import time
@@ -40,6 +42,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from glora.data import render
 from glora.data.mini_tasks import FEWSHOT, TASKS, VARIANTS, render_upstream, upstream_classes, wnid
 
 TRAIN, VAL, TEST = 800, 200, 500  # VTAB-style split sizes
@@ -72,6 +75,27 @@ def write_images(root: Path, names: list[str], images: np.ndarray, bar: tqdm) ->
     bar.update(len(names))
 
 
+SOURCE_FIELDS = ["image", "source", "x0", "y0", "x1", "y1"]
+
+
+def render_split(task, rng: np.random.Generator, labels: np.ndarray, part: str, names: list[str],
+                 sources: list[dict]) -> np.ndarray:
+    """``task``'s images of ``labels`` from ``part``; appends to ``sources`` the footprints the renderer
+    noted (one row per source region an image was drawn from, named by ``names``)."""
+    with render.recording() as footprints:
+        images = task.render(rng, labels, part)
+    sources += [dict(zip(SOURCE_FIELDS, (names[i], *footprint))) for i in sorted(footprints)
+                for footprint in footprints[i]]
+    return images
+
+
+def write_sources(path: Path, sources: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, SOURCE_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(sources)
+
+
 def write_list(path: Path, names: list[str], labels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{name} {int(label)}\n" for name, label in zip(names, labels)))
@@ -101,17 +125,15 @@ def write_vtab(root: Path, seed: int, bar: tqdm) -> dict:
         rng = stream(seed, "vtab", task.name)
         folder = root / task.name
         train, val, test = (balanced_labels(rng, n, task.num_classes) for n in (TRAIN, VAL, TEST))
-        trainval = task.render(rng, np.concatenate([train, val]), "train")
-        lines = {}
-        for split, sub, labels, images in (("train800", "train", train, trainval[:TRAIN]),
-                                           ("val200", "val", val, trainval[TRAIN:]),
-                                           ("test", "test", test, task.render(rng, test, "test"))):
-            names = [f"{sub}/{i:04d}.png" for i in range(len(labels))]
-            write_images(folder, names, images, bar)
+        lines, sources = {}, []
+        for split, part, labels in (("train800", "train", train), ("val200", "val", val), ("test", "test", test)):
+            names = [f"{part}/{i:04d}.png" for i in range(len(labels))]
+            write_images(folder, names, render_split(task, rng, labels, part, names, sources), bar)
             write_list(folder / f"{split}.txt", names, labels)
             lines[split] = (names, labels)
         write_list(folder / "train800val200.txt", lines["train800"][0] + lines["val200"][0],
                    np.concatenate([train, val]))
+        write_sources(folder / "sources.csv", sources)
     suite = {"family": "vtab", "tasks": {
         t.name: {"num_classes": t.num_classes, "group": t.group,
                  "sizes": {"train800": TRAIN, "val200": VAL, "train800val200": TRAIN + VAL, "test": TEST},
@@ -128,10 +150,11 @@ def write_fewshot(root: Path, seed: int, bar: tqdm) -> dict:
         folder = root / task.name
         classes = np.arange(task.num_classes)
         pool = np.repeat(classes, POOL)
-        for split, labels, part in (("train", pool, "train"), ("val", np.repeat(classes, FEWSHOT_VAL), "train"),
-                                    ("test", np.repeat(classes, FEWSHOT_TEST), "test")):
+        sources: list[dict] = []
+        for split, labels in (("train", pool), ("val", np.repeat(classes, FEWSHOT_VAL)),
+                              ("test", np.repeat(classes, FEWSHOT_TEST))):
             names = [f"images/{split}/{i:05d}.png" for i in range(len(labels))]
-            write_images(folder, names, task.render(rng, labels, part), bar)
+            write_images(folder, names, render_split(task, rng, labels, split, names, sources), bar)
             if split == "train":
                 pool_names = names
             else:
@@ -143,6 +166,7 @@ def write_fewshot(root: Path, seed: int, bar: tqdm) -> dict:
                 picked = np.concatenate([r[:k] for r in ranked])
                 write_list(folder / "annotations" / f"train_meta.list.num_shot_{k}.seed_{s}",
                            [pool_names[i] for i in picked], pool[picked])
+        write_sources(folder / "sources.csv", sources)
         if task.name == "imagenet":
             (folder / "synsets.txt").write_text("".join(f"{wnid(c)}\n" for c in classes))
     suite = {"family": "fewshot", "datasets": {

@@ -1,10 +1,14 @@
 """What the images of the mini suite show and what their labels mean (``glora.data.mini`` writes them).
 
 Every renderer is ``render(rng, labels, part) -> uint8 (N, 32, 32, 3)``: one image per label, drawn from
-``rng`` only; ``part`` is "train" (train and val images) or "test", and selects disjoint sources where a
-task crops a few real photos (left 60% / right 40% of each photo, top / bottom half of the retina, the first
-60% / the rest of each class's source images), so that nothing seen in training reappears in test.
-Procedural tasks draw fresh samples for both parts.
+``rng`` only; ``part`` ("train", "val" or "test", see ``PARTS``) selects disjoint sources where a task crops
+a few real photos (``REGIONS``: the left part of each photo trains, the right part is cut into a validation
+and a test quadrant; the retina's top half trains, its bottom half is cut likewise; each class's source
+images are split 50/20/30), so that no validation or test image shares a source pixel with a training image
+(nor with each other), and validation images come from the same held-out side as test images, as a
+validation split should. Renderers :func:`glora.data.render.note` what they crop from, and
+``glora.data.mini`` writes it to ``<task>/sources.csv`` (the test suite checks the splits never overlap).
+Procedural tasks draw fresh samples for every part.
 
 Upstream (pre-training) classes, 142: 51 glyphs (Latin, Greek; in 8-12 fonts), 36 icons (DejaVu's symbols),
 18 shapes, 12 textures, 10 colours, 6 counts (1-6 shapes), 9 positions (3x3 grid). Position, size, aspect,
@@ -52,7 +56,20 @@ from glora.data.render import (SHAPES, SKIMAGE_DATA, TEXTURES, backgrounds, comp
                                photo, tint, to_uint8, warp)
 
 IMAGE = 32
+PARTS = ("train", "val", "test")  # disjoint sources of train800 / val200 / test (few-shot: train pool / val / test)
+GAP = 0.06  # the gap between regions (fraction of the side): wider than the resampling filter reaches
+#: where each part crops a photo (x0, y0, x1, y1 as fractions): train the left part, val and test the right
+#: part's top and bottom quadrants
+REGIONS = {"train": (0.0, 0.0, 0.5 - GAP / 2, 1.0), "val": (0.5 + GAP / 2, 0.0, 1.0, 0.5 - GAP / 2),
+           "test": (0.5 + GAP / 2, 0.5 + GAP / 2, 1.0, 1.0)}
+SOURCE_SPLIT = {"train": (0.0, 0.5), "val": (0.5, 0.7), "test": (0.7, 1.0)}  # of each class's source images
 SHOTS = (1, 2, 4, 8, 16)  # the K of the K-shot lists of a few-shot set
+
+
+def split_sources(indices: np.ndarray, part: str) -> np.ndarray:
+    """The share ``SOURCE_SPLIT[part]`` of a class's source ``indices`` (in their order)."""
+    lo, hi = SOURCE_SPLIT[part]
+    return indices[round(lo * len(indices)):round(hi * len(indices))]
 
 
 def draw_sources(rng: np.random.Generator, labels: np.ndarray, pools: list[np.ndarray]) -> np.ndarray:
@@ -217,24 +234,25 @@ def render_upstream(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
 
 
 @cache
-def digit_bank() -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    """scikit-learn's 1797 digits upsampled to 32x32 masks, and per class the train and test source indices
-    (the first 60% of each class in the file's order, and the rest)."""
+def digit_bank() -> tuple[np.ndarray, dict[str, list[np.ndarray]]]:
+    """scikit-learn's 1797 digits upsampled to 32x32 masks, and per part the source indices of each class
+    (``SOURCE_SPLIT`` of each class in the file's order)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     bank = np.clip(render.resize_bilinear(digits.images.astype(np.float32) / 16, 32), 0, 1)
     by_class = [np.flatnonzero(digits.target == c) for c in range(10)]
-    return bank, [i[: len(i) * 6 // 10] for i in by_class], [i[len(i) * 6 // 10:] for i in by_class]
+    return bank, {part: [split_sources(i, part) for i in by_class] for part in PARTS}
 
 
 def render_digits(rng: np.random.Generator, labels: np.ndarray, part: str) -> np.ndarray:
     """Label = the centre digit, in a random colour on a random background, often between two cut-off
     neighbours (as house numbers are)."""
-    bank, train, test = digit_bank()
-    pools = train if part == "train" else test
+    bank, parts = digit_bank()
+    pools = parts[part]
     n = len(labels)
     centre_ids = draw_sources(rng, labels, pools)
+    render.note(range(n), "sklearn digits", [(i, 0, i + 1, 1) for i in centre_ids])
     sy = rng.uniform(0.55, 0.8, n)
     sx = sy * rng.uniform(0.8, 1.05, n)
     cx, cy = 0.5 + rng.uniform(-0.05, 0.05, n), 0.5 + rng.uniform(-0.05, 0.05, n)
@@ -244,15 +262,17 @@ def render_digits(rng: np.random.Generator, labels: np.ndarray, part: str) -> np
     for side in (-1, 1):  # neighbouring digits, cut by the frame as in SVHN
         present = (rng.random(n) < 0.6)[:, None, None]
         offset = side * sx * rng.uniform(0.7, 0.85, n)
-        neighbour = warp(bank, rng.choice(every, n), np.stack([cx + offset, cy], 1), np.stack([sx, sy], 1), angle)
+        ids = rng.choice(every, n)
+        neighbour = warp(bank, ids, np.stack([cx + offset, cy], 1), np.stack([sx, sy], 1), angle)
         mask = np.maximum(mask, neighbour * present)
+        shown = np.flatnonzero(present[:, 0, 0])
+        render.note(shown, "sklearn digits", [(i, 0, i + 1, 1) for i in ids[shown]])
     ground, mean = backgrounds(rng, n)
     return to_uint8(composite(ground, mask, contrasting(rng, mean)))
 
 
 TEXTURE_PHOTOS = {"brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png", "moon": "moon.png",
                   "page": "page.png", "coins": "coins.png"}
-TRAIN_REGION, TEST_REGION = (0.0, 0.0, 0.6, 1.0), (0.6, 0.0, 1.0, 1.0)  # left 60% / right 40% of each photo
 
 
 def render_textures(rng: np.random.Generator, labels: np.ndarray, part: str) -> np.ndarray:
@@ -261,8 +281,8 @@ def render_textures(rng: np.random.Generator, labels: np.ndarray, part: str) -> 
     grey = np.empty((len(labels), IMAGE, IMAGE), np.float32)
     for c, name in enumerate(TEXTURE_PHOTOS.values()):
         sel = np.flatnonzero(labels == c)
-        region = TRAIN_REGION if part == "train" else TEST_REGION
-        grey[sel] = crops(rng, photo(name), len(sel), (0.12, 0.25), region).mean(axis=-1)
+        grey[sel] = crops(rng, photo(name), len(sel), (0.12, 0.25), REGIONS[part], source=name,
+                          at=sel).mean(axis=-1)
     return to_uint8(tint(rng, dihedral(rng, grey)))
 
 
@@ -275,15 +295,15 @@ def lfw() -> np.ndarray:
 
 
 def render_faces(rng: np.random.Generator, labels: np.ndarray, part: str) -> np.ndarray:
-    """Label 1: a face, 0: not a face. Sources 0-59 of each class train, 60-99 test."""
+    """Label 1: a face, 0: not a face. Each class's 100 source images are split 50/20/30 (``SOURCE_SPLIT``)."""
     faces = lfw()
     pools = [np.arange(100, 200), np.arange(0, 100)]  # label 0: non-faces, label 1: faces
-    pools = [p[:60] if part == "train" else p[60:] for p in pools]
-    sources = draw_sources(rng, labels, pools)
+    sources = draw_sources(rng, labels, [split_sources(p, part) for p in pools])
+    render.note(range(len(labels)), "lfw_subset.npy", [(i, 0, i + 1, 1) for i in sources])
     side = rng.uniform(0.8, 1.0, len(labels)) * 25
     x0, y0 = rng.random(len(labels)) * (25 - side), rng.random(len(labels)) * (25 - side)
     grey = np.stack([np.asarray(Image.fromarray(faces[i]).resize((IMAGE, IMAGE), Image.Resampling.BILINEAR,
-                                                                   box=(x, y, min(x + s, 25), min(y + s, 25))))
+                                                                   box=(x, y, x + s, y + s)))
                      for i, x, y, s in zip(sources, x0, y0, side)])
     grey = np.where((rng.random(len(labels)) < 0.5)[:, None, None], grey[:, :, ::-1], grey)
     return to_uint8(tint(rng, grey))
@@ -307,8 +327,7 @@ def render_specimen(rng: np.random.Generator, labels: np.ndarray, part: str) -> 
     for c, (name, side) in enumerate(SPECIMENS.values()):
         sel = np.flatnonzero(labels == c)
         valid = fundus_mask() if name == "retina.jpg" else None
-        images[sel] = crops(rng, photo(name), len(sel), side, TRAIN_REGION if part == "train" else TEST_REGION,
-                            valid)
+        images[sel] = crops(rng, photo(name), len(sel), side, REGIONS[part], valid, source=name, at=sel)
     gain = rng.uniform(0.85, 1.15, (len(labels), 1, 1, 1)) * rng.uniform(0.93, 1.07, (len(labels), 1, 1, 3))
     return to_uint8(np.clip(dihedral(rng, images) * gain, 0, 1))
 
@@ -331,7 +350,7 @@ def ihc_faded() -> np.ndarray:
 @cache
 def ihc_candidates() -> dict[str, list[np.ndarray]]:
     """Top-left corners ``(y, x)`` of ``IHC_CROP`` crops of ``ihc.png`` whose centre region is mostly
-    DAB-stained (label 1) or almost not (label 0), for the left (train) and right (test) halves. Only crops
+    DAB-stained (label 1) or almost not (label 0), per part: crops inside the part's ``REGIONS`` box. Only crops
     that hold both stained and unstained tissue qualify, so the label is about the centre, as in Camelyon."""
     from skimage.color import rgb2hed
 
@@ -345,8 +364,9 @@ def ihc_candidates() -> dict[str, list[np.ndarray]]:
 
     centre, whole = stained(IHC_CROP // 4, 3 * IHC_CROP // 4), stained(0, IHC_CROP)
     mixed = (whole >= IHC_MIXED[0]) & (whole <= IHC_MIXED[1])
-    half = dab.shape[1] // 2
-    parts = {"train": mixed & (xs + IHC_CROP <= half), "test": mixed & (xs >= half)}
+    h, w = dab.shape
+    parts = {part: mixed & (xs >= x0 * w) & (ys >= y0 * h) & (xs + IHC_CROP <= x1 * w) & (ys + IHC_CROP <= y1 * h)
+             for part, (x0, y0, x1, y1) in REGIONS.items()}
     return {part: [np.stack([ys[ok & (centre <= IHC_NEGATIVE)], xs[ok & (centre <= IHC_NEGATIVE)]], 1),
                    np.stack([ys[ok & (centre >= IHC_POSITIVE)], xs[ok & (centre >= IHC_POSITIVE)]], 1)]
             for part, ok in parts.items()}
@@ -361,6 +381,7 @@ def render_ihc_marker(rng: np.random.Generator, labels: np.ndarray, part: str) -
         sel = np.flatnonzero(labels == c)
         for i, (y, x) in zip(sel, corners[c][rng.integers(0, len(corners[c]), len(sel))]):
             box = (int(x), int(y), int(x) + IHC_CROP, int(y) + IHC_CROP)
+            render.note([i], "ihc.png", [render.reach(*box, IMAGE)])
             images[i] = np.asarray(pil.resize((IMAGE, IMAGE), Image.Resampling.BILINEAR, box=box), np.float32) / 255
     gain = rng.uniform(0.9, 1.1, (len(labels), 1, 1, 1)) * rng.uniform(0.95, 1.05, (len(labels), 1, 1, 3))
     return to_uint8(np.clip(dihedral(rng, images) * gain, 0, 1))
@@ -371,12 +392,16 @@ LESIONS = [((0, 0), (0, 0), (0, 0)), ((1, 2), (0, 0), (0, 0)), ((3, 5), (0, 0), 
            ((6, 9), (1, 2), (0, 0)), ((9, 14), (2, 4), (1, 2))]
 
 
+#: ``REGIONS`` turned by 90 degrees: the retina's top part trains, its bottom part's quadrants validate / test
+LESION_REGIONS = {part: (y0, x0, y1, x1) for part, (x0, y0, x1, y1) in REGIONS.items()}
+
+
 def render_lesion_grade(rng: np.random.Generator, labels: np.ndarray, part: str) -> np.ndarray:
-    """Fundus patches (train: top half of ``retina.jpg``, test: bottom half) with drawn lesions: dark red
-    microaneurysm dots, yellow exudates, red haemorrhage blots; the grade sets how many of each."""
-    region = (0.0, 0.0, 1.0, 0.5) if part == "train" else (0.0, 0.5, 1.0, 1.0)
+    """Fundus patches (``LESION_REGIONS`` of ``retina.jpg``) with drawn lesions: dark red microaneurysm dots,
+    yellow exudates, red haemorrhage blots; the grade sets how many of each."""
     big = 2 * IMAGE
-    patches = crops(rng, photo("retina.jpg"), len(labels), (0.09, 0.14), region, fundus_mask(), out=big)
+    patches = crops(rng, photo("retina.jpg"), len(labels), (0.09, 0.14), LESION_REGIONS[part], fundus_mask(),
+                    out=big, source="retina.jpg")
     y, x = np.mgrid[0:big, 0:big].astype(np.float32) + 0.5
     kinds = [((0.42, 0.05, 0.04), (1.6, 2.4), (0.6, 0.95)), ((0.98, 0.88, 0.45), (1.5, 3.0), (0.6, 0.9)),
              ((0.45, 0.05, 0.04), (3.0, 5.0), (0.6, 0.85))]  # colour, radius (px at 64), opacity ranges
@@ -479,37 +504,40 @@ def render_clevr_dist(rng: np.random.Generator, labels: np.ndarray, part: str) -
 @dataclass(frozen=True)
 class MiniTask:
     """A generated task: name, VTAB group, classes, what the label means, and its image renderer
-    ``render(rng, labels, part) -> uint8 (N, 32, 32, 3)`` with ``part`` "train" (train/val) or "test"."""
+    ``render(rng, labels, part) -> uint8 (N, 32, 32, 3)`` with ``part`` one of ``PARTS``. ``procedural``: every
+    image is a fresh random sample (nothing to keep apart between splits); the others crop sources that
+    ``glora.data.render.note`` records."""
 
     name: str
     group: str
     num_classes: int
     description: str
     render: Callable[[np.random.Generator, np.ndarray, str], np.ndarray]
+    procedural: bool = False
 
 
 TASKS: dict[str, MiniTask] = {t.name: t for t in [
     MiniTask("digits", "natural", 10, "SVHN analogue: the centre digit of scikit-learn's digits, colourised, "
-             "with neighbouring digits; train/test from disjoint source digits", render_digits),
+             "with neighbouring digits; train/val/test from disjoint source digits", render_digits),
     MiniTask("textures", "natural", 6, "DTD analogue: which texture photo (brick, grass, gravel, moon, page, "
-             "coins) a tinted crop is from; train/test from disjoint regions", render_textures),
-    MiniTask("faces", "natural", 2, "face (1) or not (0), from scikit-image's lfw_subset; train/test from "
-             "disjoint source images", render_faces),
+             "coins) a tinted crop is from; train/val/test from disjoint regions", render_textures),
+    MiniTask("faces", "natural", 2, "face (1) or not (0), from scikit-image's lfw_subset; train/val/test "
+             "from disjoint source images", render_faces),
     MiniTask("specimen", "specialized", 5, "EuroSAT/Resisc analogue: which scientific image (ihc, retina, hubble, "
-             "cell, microaneurysms) a patch is from; train/test from disjoint regions", render_specimen),
+             "cell, microaneurysms) a patch is from; train/val/test from disjoint regions", render_specimen),
     MiniTask("ihc_marker", "specialized", 2, "PatchCamelyon analogue: whether the centre of an ihc.png patch is "
-             "DAB-positive tissue (1) or not (0), with the DAB stain faded to 8%; train/test from the left/right "
-             "halves", render_ihc_marker),
+             "DAB-positive tissue (1) or not (0), with the DAB stain faded to 8%; train/val/test from disjoint "
+             "regions", render_ihc_marker),
     MiniTask("lesion_grade", "specialized", 5, "Retinopathy analogue: lesion-load grade 0-4 of a retina.jpg patch "
-             "with drawn lesions; train/test from the top/bottom halves", render_lesion_grade),
+             "with drawn lesions; train/val/test from disjoint regions", render_lesion_grade),
     MiniTask("dsprites_loc_mini", "structured", 16, "dSprites location: x-position bin (16) of a white shape",
-             render_dsprites_loc),
+             render_dsprites_loc, procedural=True),
     MiniTask("dsprites_ori_mini", "structured", 16, "dSprites orientation: orientation bin (16 of 360 degrees) of "
-             "a shape without rotational symmetry", render_dsprites_ori),
+             "a shape without rotational symmetry", render_dsprites_ori, procedural=True),
     MiniTask("clevr_count_mini", "structured", 8, "CLEVR count: number of solids minus 3 (3..10)",
-             render_clevr_count),
+             render_clevr_count, procedural=True),
     MiniTask("clevr_dist_mini", "structured", 6, "CLEVR distance: depth bin of the nearest solid (0 = nearest, "
-             "equal bins of 1/depth)", render_clevr_dist),
+             "equal bins of 1/depth)", render_clevr_dist, procedural=True),
 ]}
 
 
@@ -653,13 +681,15 @@ def render_imagenet_r(rng: np.random.Generator, labels: np.ndarray, part: str) -
 
 @dataclass(frozen=True)
 class FewShotTask:
-    """A generated few-shot set: classes, renderer (as ``MiniTask.render``), the shots its lists offer."""
+    """A generated few-shot set: classes, renderer (as ``MiniTask.render``), the shots its lists offer,
+    whether its images are procedural (as ``MiniTask.procedural``)."""
 
     name: str
     num_classes: int
     description: str
     render: Callable[[np.random.Generator, np.ndarray, str], np.ndarray]
     shots: tuple[int, ...] = SHOTS
+    procedural: bool = True
 
 
 FEWSHOT: dict[str, FewShotTask] = {t.name: t for t in [
@@ -668,7 +698,7 @@ FEWSHOT: dict[str, FewShotTask] = {t.name: t for t in [
     FewShotTask("fonts_mini", 12, "fine-grained typography: which of 12 bundled fonts a letter is set in",
                 render_fonts),
     FewShotTask("textures_mini", 6, "the textures task's photos (brick, grass, gravel, moon, page, coins); "
-                "train/val and test crops from disjoint regions", render_textures),
+                "train/val/test crops from disjoint regions", render_textures, procedural=False),
     FewShotTask("imagenet", len(IMAGENET_ICONS), "source of the domain-generalisation experiments: 16 "
                 "icon-object classes (wnids in synsets.txt), coloured or patterned, over clutter", render_imagenet,
                 shots=(16,)),

@@ -12,6 +12,9 @@ Positions and sizes are fractions of the image side; angles are radians, counter
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
@@ -321,14 +324,52 @@ def photo(name: str) -> np.ndarray:
     return array
 
 
+#: the footprints of the images being rendered while :func:`recording` is active: image index -> list of
+#: ``(source, x0, y0, x1, y1)``, the source's pixels an image was resampled from (the resampling filter's reach
+#: included); ``glora.data.mini`` writes them to ``<task>/sources.csv``
+_FOOTPRINTS: ContextVar[dict[int, list[tuple]] | None] = ContextVar("footprints", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[dict[int, list[tuple]]]:
+    """Collect the footprints that renderers :func:`note` while the block runs (index -> footprints)."""
+    footprints: dict[int, list[tuple]] = {}
+    token = _FOOTPRINTS.set(footprints)
+    try:
+        yield footprints
+    finally:
+        _FOOTPRINTS.reset(token)
+
+
+def note(indices, source: str, boxes) -> None:
+    """Record that image ``indices[k]`` was drawn from ``boxes[k]`` (x0, y0, x1, y1 pixels) of ``source``."""
+    footprints = _FOOTPRINTS.get()
+    if footprints is None:
+        return
+    for i, box in zip(indices, boxes):
+        footprints.setdefault(int(i), []).append((source, *(round(float(v), 2) for v in box)))
+
+
+def reach(x0: float, y0: float, x1: float, y1: float, out: int) -> tuple[float, float, float, float]:
+    """The pixels a bilinear resize of box (x0, y0, x1, y1) to ``out`` reads: the box widened by the filter's
+    support, which grows with the reduction factor (Pillow scales it by box side / ``out``), plus one pixel."""
+    pad = max(x1 - x0, y1 - y0) / out + 1
+    return x0 - pad, y0 - pad, x1 + pad, y1 + pad
+
+
 def crops(rng: np.random.Generator, image: np.ndarray, n: int, side: tuple[float, float],
-          region: tuple[float, float, float, float], valid: np.ndarray | None = None, out: int = 32) -> np.ndarray:
+          region: tuple[float, float, float, float], valid: np.ndarray | None = None, out: int = 32, *,
+          source: str = "", at=None) -> np.ndarray:
     """``n`` square crops of ``image`` resized to ``out`` (float32 RGB): side a uniform fraction ``side`` of the
-    shorter edge, each crop inside ``region`` (x0, y0, x1, y1 as fractions) and, if given, inside ``valid``."""
+    shorter edge, each crop inside ``region`` (x0, y0, x1, y1 as fractions) and, if given, inside ``valid``.
+    The footprints are noted as drawn from ``source`` for images ``at`` (default 0..n-1)."""
     h, w = image.shape[:2]
     if n == 0:
         return np.zeros((0, out, out, image.shape[2]), np.float32)
     x_lo, y_lo, x_hi, y_hi = region[0] * w, region[1] * h, region[2] * w, region[3] * h
+    if side[1] * min(h, w) > min(x_hi - x_lo, y_hi - y_lo):
+        raise ValueError(f"crops of up to {side[1]} of the shorter edge ({side[1] * min(h, w):.0f} px) do not fit "
+                         f"region {region} ({x_hi - x_lo:.0f} x {y_hi - y_lo:.0f} px) of a {w} x {h} image")
     integral = None if valid is None else np.pad(valid.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     boxes = np.empty((0, 3))
     for _ in range(100):
@@ -345,10 +386,11 @@ def crops(rng: np.random.Generator, image: np.ndarray, n: int, side: tuple[float
             break
     else:
         raise ValueError(f"no crop of side {side} fits region {region} of the image; widen the region")
+    boxes = boxes[:n]
+    note(range(n) if at is None else at, source, [reach(x, y, x + s, y + s, out) for x, y, s in boxes])
     pil = Image.fromarray(image)
-    return np.stack([np.asarray(pil.resize((out, out), Image.Resampling.BILINEAR,
-                                           box=(x, y, min(x + s, w), min(y + s, h))))
-                     for x, y, s in boxes[:n]]).astype(np.float32) / 255
+    return np.stack([np.asarray(pil.resize((out, out), Image.Resampling.BILINEAR, box=(x, y, x + s, y + s)))
+                     for x, y, s in boxes]).astype(np.float32) / 255
 
 
 def dihedral(rng: np.random.Generator, images: np.ndarray) -> np.ndarray:
