@@ -63,6 +63,17 @@ def _checkpoint(args: argparse.Namespace) -> int:
     if args.out:
         write_json(args.out, report)
     print(json.dumps(report, indent=1))
+    if args.expect_sha256 and report["sha256"] != args.expect_sha256:
+        print(f"error: {args.path} has sha256 {report['sha256']}, not the expected {args.expect_sha256}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _where(args: argparse.Namespace) -> int:
+    from glora.paper.outputs import where
+
+    print(where(_setup(args)))
     return 0
 
 
@@ -125,6 +136,24 @@ def _search(args: argparse.Namespace) -> int:
                         quiet=args.quiet)
     print(json.dumps({k: result[k] for k in ("task", "size", "budget_m", "val_acc", "params", "candidates_scored",
                                              "wall_s")}))
+    return 0
+
+
+def _select(args: argparse.Namespace) -> int:
+    from glora.select import run_select
+
+    record = run_select(args.candidates, args.train_out, args.search_out, args.out)
+    print(json.dumps({k: record[k] for k in ("task", "size", "lr", "val_acc")}))
+    return 0
+
+
+def _standalone(args: argparse.Namespace) -> int:
+    from glora.standalone import run_standalone
+
+    config = _setup(args)
+    record = run_standalone(config, _run(args), args.supernet, args.choices, args.out, device=args.device,
+                            quiet=args.quiet)
+    print(json.dumps({k: record[k] for k in ("task", "size", "inherited", "alone", "test_delta")}))
     return 0
 
 
@@ -324,7 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--backbone", required=True, help="a name from glora.models.BACKBONES")
     ckpt.add_argument("--path", required=True, type=Path, help="the .npz / .pth / .safetensors file")
     ckpt.add_argument("--out", type=Path, help="write the report (format, tensors loaded, sha256) as JSON here")
+    ckpt.add_argument("--expect-sha256", help="exit 1 when the file's sha256 differs from this one")
     ckpt.set_defaults(func=_checkpoint)
+
+    where = stages.add_parser("where", help="after a run: Table 1, the comparison with the golden tables (or the "
+                                            "paper) and where every output is")
+    _common(where)
+    where.set_defaults(func=_where)
 
     pretrain = stages.add_parser("pretrain", help="mini suite: pre-train the tiny backbone on the upstream set")
     pretrain.add_argument("--data", required=True, type=Path, help="a generated mini suite (python -m glora data mini)")
@@ -350,6 +385,25 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", required=True, type=Path, help="folder for candidates.csv and best.json")
     _common(search)
     search.set_defaults(func=_search)
+
+    select = stages.add_parser("select", help="keep the supernet learning rate whose searched subnet scores best on "
+                                              "val200 (train.supernet_lr_grid; Table 5)")
+    select.add_argument("--candidates", required=True, type=Path, nargs="+",
+                        help="the search's best.json of every rate (grid order: ties go to the first)")
+    select.add_argument("--train-out", required=True, type=Path, help="folder to copy the chosen supernet into")
+    select.add_argument("--search-out", required=True, type=Path, help="folder to copy the chosen search into")
+    select.add_argument("--out", required=True, type=Path, help="the JSON record to write (every rate's scores)")
+    select.set_defaults(func=_select)
+
+    standalone = stages.add_parser("standalone", help="diagnostic: GLoRA's searched subnet trained alone vs. with "
+                                                      "the supernet's weights (val200 and test top-1)")
+    _run_args(standalone, method=False)
+    standalone.add_argument("--supernet", required=True, type=Path, help="train's weights.safetensors "
+                                                                         "(metrics.json beside it)")
+    standalone.add_argument("--choices", required=True, type=Path, help="the search's best.json")
+    standalone.add_argument("--out", required=True, type=Path, help="the JSON result to write")
+    _common(standalone)
+    standalone.set_defaults(func=_standalone)
 
     eff = stages.add_parser("efficiency", help="Table 4: extra parameters, FLOPs and throughput of every method")
     eff.add_argument("--out", required=True, type=Path, help="the CSV to write (settings go to the .json beside it)")

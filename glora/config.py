@@ -114,23 +114,30 @@ def glora_size(config: Mapping, name: str) -> dict:
 def train_settings(config: Mapping, method: str, task: str, supernet: bool | None = None) -> dict:
     """The training settings of (method, task): ``train`` defaults, the method's overrides, and the task's lr.
 
-    A supernet (``supernet``; default: whether the method is search-based) trains ``epochs``; a fixed model
-    (a baseline, NOAH's retrained subnet) ``baseline_epochs``; a method's own ``epochs`` override wins.
+    A supernet (``supernet``; default: whether the method is search-based) trains ``epochs`` at the task's
+    Table 5 rate (``lr_per_task``, else ``supernet_lr``, else ``lr``); a fixed model (a baseline, NOAH's
+    retrained subnet) trains ``baseline_epochs`` at ``lr``. A method's own overrides win (its per-task lr
+    first).
     """
     from glora.methods.registry import get_method
 
     train = config["train"]
     overrides = dict(train["overrides"].get(method, {}))
-    settings = {k: v for k, v in train.items() if k not in ("overrides", "lr_per_task", "seeds", "baseline_epochs")}
-    if not (get_method(method).search_based if supernet is None else supernet):
+    settings = {k: v for k, v in train.items() if k not in NOT_SETTINGS}
+    if get_method(method).search_based if supernet is None else supernet:
+        fallback = train["lr"] if train["supernet_lr"] is None else train["supernet_lr"]
+        settings["lr"] = train["lr_per_task"].get(task, fallback)
+    else:
         settings["epochs"] = train["baseline_epochs"]
-    # lr precedence: the method's per-task lr > the method's lr > the task's lr (Table 5) > train.lr
-    settings["lr"] = train["lr_per_task"].get(task, train["lr"])
     method_task_lr = overrides.pop("lr_per_task", {}).get(task)
     settings.update(overrides)
     if method_task_lr is not None:
         settings["lr"] = method_task_lr
     return settings
+
+
+#: keys of ``train`` that choose among settings rather than being one
+NOT_SETTINGS = ("overrides", "lr_per_task", "seeds", "baseline_epochs", "supernet_lr", "supernet_lr_grid")
 
 
 #: keys of ``methods.<name>`` that are not keyword arguments of the method's ``apply``

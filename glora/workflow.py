@@ -9,6 +9,10 @@ Layout under ``results/<name>/`` (``name`` defaults to the suite; ``<exp>`` is v
     pretrain/<backbone>.safetensors            mini only: the pre-trained tiny backbones
     <exp>/train/<variant>/<task>/<run>/        weights.safetensors, metrics.json, epochs.csv
     <exp>/search/<variant>/<task>/<run>/       best.json, candidates.csv            (GLoRA, NOAH)
+    <exp>/select/<variant>/<task>/<run>.json   the supernet lr chosen on val200 (train.supernet_lr_grid;
+                                               the grid's runs are <run>_lr<rate>, the chosen one is copied
+                                               to <run>)
+    <exp>/standalone/<variant>/<task>/<run>.json   the searched subnet trained alone (diagnostics)
     <exp>/retrain/<variant>/<task>/<run>/      the searched subnet trained again    (NOAH)
     <exp>/export/<variant>/<task>/<run>/       model.safetensors, card.json
     <exp>/evaluate/<variant>/<task>/<run>.json test (and domain-generalisation) accuracy
@@ -29,7 +33,11 @@ from glora.methods.registry import get_method
 #: experiment -> (data family, config key of its settings)
 EXPERIMENTS = {"vtab": ("vtab", "vtab"), "fewshot": ("fewshot", "fewshot"), "dg": ("fewshot", "domain_generalization"),
                "swin": ("vtab", "swin")}
-RUN = re.compile(r"(?:shot(?P<shot>\d+)_)?seed(?P<seed>\d+)")
+#: stages whose output per run is one JSON file, not a folder
+FILE_STAGES = ("evaluate", "select", "standalone")
+RUN = re.compile(r"(?:shot(?P<shot>\d+)_)?seed(?P<seed>\d+)(?:_lr(?P<lr>\d[0-9.e+-]*))?")
+#: the run wildcard's constraint: RUN without its named groups
+RUN_PATTERN = re.sub(r"\?P<\w+>", "?:", RUN.pattern)
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class Job:
 
     def path(self, config: Mapping, stage: str, name: str = "") -> str:
         base = f"{results(config)}/{self.exp}/{stage}/{self.variant}/{self.task}/{self.run}"
-        return f"{base}.json" if stage == "evaluate" else f"{base}/{name}"
+        return f"{base}.json" if stage in FILE_STAGES else f"{base}/{name}"
 
 
 def results(config: Mapping) -> str:
@@ -123,6 +131,38 @@ def jobs(config: Mapping) -> list[Job]:
     return out
 
 
+def lr_grid(config: Mapping, exp: str, variant: str) -> list[float]:
+    """The supernet learning rates chosen among on val200 for a VTAB experiment's GLoRA variant
+    (``train.supernet_lr_grid``); empty when the rate is fixed (few-shot, domain generalisation, other methods)."""
+    if exp not in ("vtab", "swin") or method_of(config, variant)[0] != "glora":
+        return []
+    return list(config["train"]["supernet_lr_grid"])
+
+
+def lr_candidates(config: Mapping, job: Job) -> list[Job]:
+    """The grid's runs of ``job`` (``seed0`` -> ``seed0_lr0.001``, ...), in grid order."""
+    return [Job(job.exp, job.variant, job.task, f"{job.run}_lr{lr:g}") for lr in lr_grid(config, job.exp, job.variant)]
+
+
+def grid_variants(config: Mapping) -> list[str]:
+    """Variants whose supernet learning rate is chosen on val200 (a VTAB experiment's GLoRA sizes)."""
+    return sorted({j.variant for j in jobs(config) if lr_grid(config, j.exp, j.variant)})
+
+
+def lr_override(task: str, run: str) -> list[str]:
+    """``--set`` values that give a grid run (``..._lr<rate>``) its rate: the task's Table 5 entry."""
+    match = RUN.fullmatch(run)
+    return [f"train.lr_per_task.{task}={match['lr']}"] if match and match["lr"] else []
+
+
+def diagnostic_targets(config: Mapping) -> list[str]:
+    """The weight-sharing diagnostic of every VTAB GLoRA run (``diagnostics.weight_sharing``)."""
+    if not config["diagnostics"]["weight_sharing"]:
+        return []
+    return [job.path(config, "standalone") for job in jobs(config)
+            if job.exp == "vtab" and method_of(config, job.variant)[0] == "glora"]
+
+
 def llm_rows(config: Mapping) -> list[str]:
     """Table 2's rows of the run as ``<model>/<method>_<data>`` (tuned) and ``<model>/base`` (untouched)."""
     spec = config["experiments"]["llm"]
@@ -139,7 +179,7 @@ def llm_rows(config: Mapping) -> list[str]:
 
 def result_targets(config: Mapping) -> list[str]:
     """The evaluation result of every job, Table 2's LLM evaluations and Table 4's measurement when enabled."""
-    out = [job.path(config, "evaluate") for job in jobs(config)]
+    out = [job.path(config, "evaluate") for job in jobs(config)] + diagnostic_targets(config)
     out += [f"{results(config)}/llm/evaluate/{row}.json" for row in llm_rows(config)]
     if config["efficiency"]["enabled"]:
         out.append(efficiency_table(config))
@@ -177,6 +217,7 @@ def stage_args(config: Mapping, exp: str, variant: str, task: str, run: str) -> 
         args += ["--size", size]
     if family == "fewshot":
         args += ["--family", "fewshot", "--shot", match["shot"]]
+    args += [f"--set {text}" for text in lr_override(task, run)]
     return " ".join([*args, backbone_args(config, exp)]).strip()
 
 
@@ -188,11 +229,16 @@ def backbone_args(config: Mapping, exp: str) -> str:
     return f"--set backbone={backbone} --set paths.checkpoint={checkpoint}"
 
 
-def train_params(config: Mapping, exp: str, variant: str, task: str, retrain: bool = False) -> dict:
+def train_params(config: Mapping, exp: str, variant: str, task: str, run: str = "seed0",
+                 retrain: bool = False) -> dict:
     """What determines a train (or NOAH retrain) job's outputs besides its wildcards (Snakemake reruns it when
     this changes)."""
-    from glora.config import method_settings, train_settings
+    import copy
 
+    from glora.config import merge, method_settings, parse_override, train_settings
+
+    for text in lr_override(task, run):  # a grid run: as the stage sees it with its --set
+        config = merge(copy.deepcopy(dict(config)), parse_override(text))
     method, size = method_of(config, variant)
     supernet = searched(config, variant) and not retrain
     return {"settings": train_settings(config, method, task, supernet), "method": method_settings(config, method, task),

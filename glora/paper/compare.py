@@ -51,7 +51,7 @@ TABLES = {
     "table3_domain_generalization": Comparable("table3", aliases={"GLoRA-0.29M": "GLoRA"}),
     "table4_efficiency": Comparable("table4", aliases={"Backbone (untouched)": "Full tuning", "VPT-Deep": "VPT"},
                                     golden_columns=("method", "extra_params_m", "extra_gflops")),
-    "table5_learning_rates": Comparable("table5", keys=("task",)),
+    "table5_learning_rates": Comparable("table5", keys=("task",), golden_columns=("task", "lr")),
     "table6_vtab_swin": Comparable("table6"),
 }
 #: parameter counts (millions) agree when they print the same with two decimals

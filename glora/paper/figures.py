@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from glora.paper.tables import display_name
+from glora.workflow import RUN
 
 LAYER_TYPES = {"qkv": "QKV", "proj": "Proj", "fc1": "FC1", "fc2": "FC2"}
 
@@ -101,6 +102,8 @@ def searched_choices(results: Path, exp: str = "vtab") -> pd.DataFrame:
         if best.get("method") != "glora":
             continue
         variant, task, run = path.parts[-4], path.parts[-3], path.parts[-2]
+        if RUN.fullmatch(run)["lr"]:  # a rate of train.supernet_lr_grid; the chosen one is the run itself
+            continue
         for layer, choice in best["choices"].items():
             for tensor, option in choice.items():
                 rows.append({"variant": variant, "size": best.get("size"), "task": task, "run": run,

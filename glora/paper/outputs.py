@@ -16,7 +16,7 @@ from glora.paper.collect import evaluations
 from glora.paper.render import write_table
 from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table,
                                 efficiency_table, learning_rates, llm_results, llm_table, search_space_table,
-                                vtab_table)
+                                vtab_table, weight_sharing_table)
 
 
 def _provenance(config: Mapping, evals) -> str:
@@ -98,10 +98,21 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
                                       "ratios (to the untouched backbone) with the paper's, not the absolute "
                                       "images/s (an NVIDIA 3090 in the paper)."], digits=3)
     tasks = list(_vtab_groups(config, vtab_tasks(config, "vtab")))
+    grid = config["train"]["supernet_lr_grid"]
+    how = (f"Chosen per task on val200 from {', '.join(f'{lr:g}' for lr in grid)} (train.supernet_lr_grid): the rate "
+           "whose searched subnet scores best on val200 (val200_lr*: that score, %); never a test score." if grid
+           else f"From the configuration '{config.get('name') or config['suite']}' as run.")
     written += write_table(learning_rates(config, tasks), out / "table5_learning_rates",
-                           caption="Table 5: learning rate per task (GLoRA)",
-                           notes=[f"From the configuration '{config.get('name') or config['suite']}' as run."],
+                           caption="Table 5: learning rate per task (GLoRA's supernets)", notes=[how],
                            digits=6)
+    if config["diagnostics"]["weight_sharing"]:
+        written += write_table(weight_sharing_table(results), out / "weight_sharing",
+                               caption="Diagnostic: GLoRA's searched subnet with the supernet's weights (inherited) "
+                                       "and trained alone, top-1 (%)",
+                               notes=["alone: fresh support tensors, the searched choices fixed, trained on train800 "
+                                      "(as the supernet) at the supernet's learning rate for train.baseline_epochs; "
+                                      "test_delta = alone_test - inherited_test. Not in the paper."],
+                               bold_max=[], column_digits={"lr": 6, "params_m": 4})
     backbones = {"vtab": config["backbone"]}
     if config["experiments"]["swin"]["enabled"]:
         backbones["swin"] = config["experiments"]["swin"]["backbone"]
@@ -139,3 +150,28 @@ def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[P
     if len(exported) == len(methods):
         written += figure5(config, results, task, exported, out, config["figures"]["tsne_images"])
     return written
+
+
+def where(config: Mapping) -> str:
+    """What a user reads after a run: Table 1, the comparison's counts, and where the outputs are."""
+    import pandas as pd
+
+    from glora.workflow import results
+
+    root = Path(results(config))
+    lines = []
+    table1 = root / "tables" / "table1_vtab.md"
+    if table1.is_file():
+        lines += [table1.read_text().strip(), ""]
+    deltas = root / "compare" / "deltas.csv"
+    if deltas.is_file():
+        counts = pd.read_csv(deltas)["status"].value_counts()
+        against = config["compare"].get("golden") or "the paper"
+        lines.append(f"Compared with {against}: {counts.get('within', 0)} cells within the tolerance, "
+                     f"{counts.get('outside', 0)} outside, {counts.get('missing', 0)} missing "
+                     f"({root / 'compare' / 'summary.md'}).")
+    outputs = [("tables (CSV, Markdown, LaTeX, HTML)", root / "tables"), ("figures (PNG, PDF)", root / "figures"),
+               ("report (tables, figures, training curves)", root / "report.zip"),
+               ("what each output is in the paper", Path("results/README.md"))]
+    lines += [f"{what:45s} {path}" for what, path in outputs if path.exists()]
+    return "\n".join(lines) if lines else f"nothing in {root} yet: run the workflow first"

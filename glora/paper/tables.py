@@ -74,11 +74,51 @@ def efficiency_table(path: str | Path) -> pd.DataFrame:
     return df[keep]
 
 
-def learning_rates(config: Mapping, tasks: list[str]) -> pd.DataFrame:
-    """Table 5: the learning rate each task was trained with (GLoRA's supernets), from ``config``."""
-    from glora.config import train_settings
+def learning_rates(config: Mapping, tasks: list[str], grid: bool = True) -> pd.DataFrame:
+    """Table 5: the learning rate of each task's GLoRA supernet. From ``config`` when the rate is fixed; with
+    ``train.supernet_lr_grid``, the rate chosen on val200 (``results``' select records of the first GLoRA size
+    in experiments.vtab, under the run's results folder), with each rate's val200 top-1 (%) of the searched
+    subnet beside it. ``grid=False``: the configured rates only."""
+    import json
 
-    return pd.DataFrame([{"task": t, "lr": train_settings(config, "glora", t)["lr"]} for t in tasks])
+    from glora.config import train_settings
+    from glora.workflow import Job, grid_variants
+
+    variants = grid_variants(config)
+    if not variants or not grid:
+        return pd.DataFrame([{"task": t, "lr": train_settings(config, "glora", t)["lr"]} for t in tasks])
+    grid = config["train"]["supernet_lr_grid"]
+    rows = []
+    for task in tasks:
+        path = Path(Job("vtab", variants[0], task, "seed0").path(config, "select"))
+        record = json.loads(path.read_text()) if path.is_file() else {"grid": []}
+        scores = {row["lr"]: row["val_acc"] for row in record["grid"]}
+        rows.append({"task": task, "lr": record.get("lr"),
+                     **{f"val200_lr{lr:g}": 100 * scores[lr] if lr in scores else None for lr in grid}})
+    return pd.DataFrame(rows)
+
+
+def weight_sharing_table(results: str | Path) -> pd.DataFrame:
+    """The weight-sharing diagnostic (``diagnostics.weight_sharing``): per GLoRA size and VTAB task, the searched
+    subnet's val200 / test top-1 with the supernet's weights (inherited) and trained alone, and their difference;
+    a mean row per size."""
+    import json
+
+    rows = []
+    for path in sorted(Path(results, "vtab", "standalone").glob("*/*/seed*.json")):
+        r = json.loads(path.read_text())
+        rows.append({"method": display_name(path.parts[-3], "glora"), "task": path.parts[-2], "lr": r["settings"]["lr"],
+                     "params_m": round(r["params"] / 1e6, 4), "inherited_val200": r["inherited"]["val200"],
+                     "alone_val200": r["alone"]["val200"], "inherited_test": r["inherited"]["test"],
+                     "alone_test": r["alone"]["test"], "test_delta": r["test_delta"]})
+    columns = ["method", "task", "lr", "params_m", "inherited_val200", "alone_val200", "inherited_test",
+               "alone_test", "test_delta"]
+    table = pd.DataFrame(rows, columns=columns)
+    if not len(table):
+        return table
+    means = [{"method": method, "task": "mean", **part[columns[3:]].mean().round(4).to_dict()}
+             for method, part in table.groupby("method", sort=False)]
+    return pd.concat([table, pd.DataFrame(means, columns=columns)], ignore_index=True)
 
 
 def domain_generalization_table(evals: pd.DataFrame, targets: list[str], source: str) -> pd.DataFrame:

@@ -30,7 +30,7 @@ wildcard_constraints:
     exp="|".join(plan.EXPERIMENTS),
     variant=r"[A-Za-z0-9_.-]+",
     task=r"[A-Za-z0-9_.-]+",
-    run=r"(shot\d+_)?seed\d+",
+    run=plan.RUN_PATTERN,
 
 
 def job_args(w):

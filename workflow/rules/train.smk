@@ -13,7 +13,7 @@ rule train:
     params:
         opts=OPTS,
         args=job_args,
-        settings=lambda w: plan.train_params(config, w.exp, w.variant, w.task),
+        settings=lambda w: plan.train_params(config, w.exp, w.variant, w.task, w.run),
         out=lambda w, output: os.path.dirname(output.weights),
     log:
         f"{RESULTS}/logs/{{exp}}/train/{{variant}}/{{task}}/{{run}}.log",
