@@ -216,8 +216,12 @@ def paper_config(tmp_path, sources: dict, **paths) -> dict:
 def test_vtab_prepare_then_check_then_nothing_to_do(mirror, tmp_path):
     server, _, facts = mirror
     config = paper_config(tmp_path, sources_for(server.url(), facts))
+    root = Path(config["paths"]["vtab"])
+    stale = root / ".kitti.staging" / "kitti" / "images"  # what a job killed while unpacking leaves
+    stale.mkdir(parents=True)
     report = prepare(config, "vtab", quiet=True)
     assert len(report["prepared"]) == 19 and report["kept"] == []
+    assert sorted(p.name for p in root.iterdir()) == sorted(report["prepared"])  # the stale staging is gone
     (record,) = report["artefacts"]
     assert (record["checksum"], record["sha256"]) == ("recorded", facts["archives"]["vtab/vtab-1k.zip"]["sha256"])
     manifest = check_dataset("vtab", config["paths"]["vtab"])  # the next stage, decoding every image
@@ -231,6 +235,10 @@ def test_vtab_prepare_then_check_then_nothing_to_do(mirror, tmp_path):
     requests = len(server.log)
     again = prepare(config, "vtab", quiet=True)
     assert (len(again["kept"]), again["prepared"], len(server.log)) == (19, [], requests)  # no download
+    (root / "kitti" / "images" / "test" / "000001.jpg").unlink()  # an incomplete task is prepared again
+    again = prepare(config, "vtab", quiet=True)
+    assert (len(again["kept"]), again["prepared"], len(server.log)) == (18, ["kitti"], requests + 1)
+    assert check_dataset("vtab", root, tasks=["kitti"])["images"] == 15
 
 
 def test_a_vtab_archive_missing_tasks_is_refused_naming_them(mirror, tmp_path):

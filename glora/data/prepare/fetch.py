@@ -225,7 +225,10 @@ def fetch(artefact: Artefact, dest: str | Path, registry: Registry, sources: Sou
         dest.unlink()
     failures = []
     partial = dest.with_name(dest.name + ".part")
+    pooch.get_logger().setLevel(logging.WARNING)  # its hints name pooch's API; this module logs what happens
     for url in artefact.urls:
+        log.info("%s: fetching %s from %s%s", artefact.id, dest, url,
+                 f" (resuming at {partial.stat().st_size} bytes)" if partial.is_file() else "")
         source = local_path(url)
         downloader = (LocalCopy(partial, quiet=quiet) if source is not None else
                       ResumingHTTPDownloader(partial, timeout_s=sources.timeout_s, retries=sources.retries,
