@@ -155,7 +155,8 @@ def _not_found_message(path: Path, suffix: str) -> str:
     what = "is a directory, not a checkpoint file" if path.is_dir() else "not found"
     if suffix == ".npz":
         return (f"checkpoint {path} {what}. Google's ViT-B/16 ImageNet-21k checkpoint (timm's "
-                f"vit_base_patch16_224.orig_in21k) is {VIT_B16_IN21K_URL}: download it and set "
+                f"vit_base_patch16_224.orig_in21k) is {VIT_B16_IN21K_URL}: `python -m glora prepare checkpoint "
+                f"--backbone vit_base_patch16_224.orig_in21k` fetches it, or download it and set "
                 f"paths.checkpoint in config.yaml to where it is")
     return (f"checkpoint {path} {what}. The mini suite's pre-trained tiny ViT is written by "
             f"`python -m glora pretrain` (the workflow does this); otherwise set paths.checkpoint in config.yaml "
