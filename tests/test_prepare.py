@@ -356,3 +356,31 @@ def test_cli_prepare_errors_are_one_clear_message_with_exit_2(tmp_path, capsys):
     assert err.startswith(f"error: sources file {bad} is invalid (2 problem(s)):\n")
     assert "  vtab.archive: 'urls' is a required property" in err
     assert "Additional properties are not allowed ('mirrors' was unexpected)" in err
+
+
+def test_cli_prepare_all_continues_past_a_target_that_fails_and_names_it(mirror, tmp_path, capsys):
+    server, folder, facts = mirror
+    sources = sources_for(server.url(), facts)
+    ckpt = tmp_path / "www" / "vit_mini.safetensors"
+    ckpt.parent.mkdir()
+    save_file(create_backbone("vit_mini", num_classes=3).state_dict(), ckpt)
+    sources["checkpoints"]["vit_mini"] = {"urls": [str(ckpt)], "licence": "test"}
+    config = paper_config(tmp_path, sources, checkpoint=str(tmp_path / "checkpoints" / "vit_mini.safetensors"),
+                          imagenet_1k=str(tmp_path / "no-imagenet"))
+    config.update(backbone="vit_mini")
+    config["experiments"]["swin"]["enabled"] = False
+    config_file = write_yaml(tmp_path / "run.yaml", config)
+    out = tmp_path / "prepared.json"
+    argv = ["prepare", "all", "--config", str(config_file), "--out", str(out), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err  # the log lines, then the error
+    assert err[err.index("\nerror: ") + 1:].startswith(
+        "error: 1 of 4 targets could not be prepared (the others are done):\n[fewshot] 1 of 6 few-shot datasets "
+        "could not be prepared")
+    assert not out.exists() and len(list(Path(config["paths"]["vtab"]).iterdir())) == 19
+    config["paths"]["imagenet_1k"] = str(folder / "imagenet-1k")
+    write_yaml(config_file, config)
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert sorted(report) == ["checkpoint_vit_mini", "fewshot", "imagenet", "vtab"]
+    assert report["fewshot"]["prepared"] == ["imagenet"] and len(report["vtab"]["kept"]) == 19
