@@ -116,6 +116,7 @@ def test_a_404_and_a_silent_server_fail_in_bounded_time_naming_each_url(served, 
                                          f"  {urls[1]}: no answer within 1 s (1 retries)"]
     assert message.endswith("or by hand: ask your institute for a copy.")
     assert elapsed < 10, elapsed  # two 1 s timeouts and a 1 s back-off
+    assert list((tmp_path / "dl").iterdir()) == []  # nothing was received: nothing is left
     assert len(served.requests_for("gone.bin")) == 1 and len(served.requests_for("hang.bin")) == 2  # 404: no retry
 
 

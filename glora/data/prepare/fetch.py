@@ -165,6 +165,7 @@ class LocalCopy:
                 bar.update(len(chunk))
         self.sha256 = digest.hexdigest()
         os.replace(self.partial, output_file)
+        self.partial.with_name(self.partial.name + ".url").unlink(missing_ok=True)  # an HTTP mirror's leftover
 
 
 def local_path(url: str) -> Path | None:
@@ -263,6 +264,8 @@ def fetch(artefact: Artefact, dest: str | Path, registry: Registry, sources: Sou
                  entry["checksum"])
         return {**entry, "status": "downloaded", "seconds": round(time.monotonic() - started, 1),
                 "requests": downloader.requests}
+    if not partial.exists():  # nothing to resume: no note of where it came from either
+        partial.with_name(partial.name + ".url").unlink(missing_ok=True)
     todo = (f"Add a mirror of the same file to {artefact.key}.urls in {sources.path} (an https:// URL, a file:// "
             f"URL or a local path to a copy)")
     if artefact.manual:
