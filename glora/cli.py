@@ -77,6 +77,19 @@ def _where(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from glora.atomic import write_json
+    from glora.data.prepare import prepare
+
+    config = _setup(args)
+    report = prepare(config, args.what, backbone=args.backbone, keep_downloads=args.keep_downloads,
+                     quiet=args.quiet)
+    if args.out:
+        write_json(args.out, report)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def _setup(args: argparse.Namespace) -> dict:
     """Logging (to ``--log`` when given), progress-bar switch, and the validated configuration."""
     import logging
@@ -360,6 +373,23 @@ def build_parser() -> argparse.ArgumentParser:
                                             "paper) and where every output is")
     _common(where)
     where.set_defaults(func=_where)
+
+    prep = stages.add_parser("prepare", help="fetch, verify and lay out the paper's data and checkpoints from "
+                                             "the mirrors in paths.sources (resumable; no-op when already there)")
+    prep.add_argument("what", choices=["vtab", "fewshot", "imagenet", "checkpoint", "llama", "all"],
+                      help="a data family, a checkpoint (with --backbone), the LLaMA folders' check, or all of "
+                           "what the enabled experiments use")
+    prep.add_argument("--backbone", help="checkpoint: a backbone of the enabled experiments")
+    prep.add_argument("--keep-downloads", action="store_true",
+                      help="keep the archives in paths.downloads after unpacking (default: delete them)")
+    prep.add_argument("--out", type=Path, help="also write the JSON report here")
+    prep.add_argument("--config", type=Path, action="append",
+                      help="configuration file, repeatable (default: config.yaml): paths and experiments")
+    prep.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="override one setting, e.g. --set paths.sources=my-mirrors.yaml (repeatable)")
+    prep.add_argument("--log", type=Path, help="also write the log to this file")
+    prep.add_argument("--quiet", action="store_true", help="no progress bars (also when stderr is not a TTY)")
+    prep.set_defaults(func=_prepare)
 
     pretrain = stages.add_parser("pretrain", help="mini suite: pre-train the tiny backbone on the upstream set")
     pretrain.add_argument("--data", required=True, type=Path, help="a generated mini suite (python -m glora data mini)")

@@ -155,7 +155,8 @@ def _not_found_message(path: Path, suffix: str) -> str:
     what = "is a directory, not a checkpoint file" if path.is_dir() else "not found"
     if suffix == ".npz":
         return (f"checkpoint {path} {what}. Google's ViT-B/16 ImageNet-21k checkpoint (timm's "
-                f"vit_base_patch16_224.orig_in21k) is {VIT_B16_IN21K_URL}: download it and set "
+                f"vit_base_patch16_224.orig_in21k) is {VIT_B16_IN21K_URL}: `python -m glora prepare checkpoint "
+                f"--backbone vit_base_patch16_224.orig_in21k` fetches it, or download it and set "
                 f"paths.checkpoint in config.yaml to where it is")
     return (f"checkpoint {path} {what}. The mini suite's pre-trained tiny ViT is written by "
             f"`python -m glora pretrain` (the workflow does this); otherwise set paths.checkpoint in config.yaml "
@@ -206,6 +207,7 @@ def _load_state_dict_file(model: nn.Module, path: Path, name: str) -> tuple[int,
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"checkpoint {path} is not a state dict of tensors")
     own = model.state_dict()
+    state = _from_swin_release(state, own)
     head_prefix = _head_prefix(model)
     state = {k: v for k, v in state.items()
              if not (_is_head(k, head_prefix) and (k not in own or v.shape != own[k].shape))}
@@ -220,6 +222,25 @@ def _load_state_dict_file(model: nn.Module, path: Path, name: str) -> tuple[int,
                               f"is it a checkpoint of this architecture?")
     model.load_state_dict(state, strict=False)
     return len(state), [k for k in own if k not in state]
+
+
+def _from_swin_release(state: dict, own: dict) -> dict:
+    """A state dict in the layout of Microsoft's Swin release (``swin_base_patch4_window7_224_22k.pth``) renamed
+    to timm's: each stage's patch merging moves from the end of stage i to the start of stage i+1, the head is
+    ``head.fc``, and the non-persistent ``relative_position_index``/``attn_mask`` buffers are dropped. Nothing
+    is resampled; any other state dict is returned as it is."""
+    release = "layers.0.downsample.reduction.weight" in state and "layers.0.downsample.reduction.weight" not in own
+    if not release:
+        return state
+    out = {}
+    for key, value in state.items():
+        if key.endswith(("relative_position_index", "attn_mask")):
+            continue
+        key = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) + 1}.downsample", key)
+        if key.startswith("head.") and "head.fc.weight" in own:
+            key = "head.fc." + key.removeprefix("head.")
+        out[key] = value
+    return out
 
 
 def _load_npz(model: nn.Module, path: Path, name: str) -> tuple[int, list[str]]:

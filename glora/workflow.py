@@ -6,6 +6,8 @@ Layout under ``results/<name>/`` (``name`` defaults to the suite; ``<exp>`` is v
 ``shot<K>_seed<N>``)::
 
     data/                         the mini suite (mini) or data-check manifests (paper)
+    data/prepared/<target>.json   paper: what `python -m glora prepare` fetched and verified (vtab, fewshot,
+                                  imagenet, checkpoint_<backbone>)
     pretrain/<backbone>.safetensors            mini only: the pre-trained tiny backbones
     <exp>/train/<variant>/<task>/<run>/        weights.safetensors, metrics.json, epochs.csv
     <exp>/search/<variant>/<task>/<run>/       best.json, candidates.csv            (GLoRA, NOAH)
@@ -256,6 +258,25 @@ def eval_targets(config: Mapping, exp: str) -> str:
     if exp != "dg":
         return ""
     return " ".join(f"--target {t}" for t in config["experiments"]["domain_generalization"]["targets"])
+
+
+def prepared_report(config: Mapping, target: str) -> str:
+    """Where the prepare job of ``target`` (vtab, fewshot, imagenet, checkpoint_<backbone>) writes its report."""
+    return f"{results(config)}/data/prepared/{target}.json"
+
+
+def prepare_input(config: Mapping, target: str) -> list[str]:
+    """What a check of ``target`` waits for: the prepare job's report, unless there is none and the files are
+    already where the loaders look (laid out by hand): then no download is planned. Once a prepare job has
+    written its report the answer stays the report, so a later run sees the same inputs and plans nothing."""
+    from pathlib import Path
+
+    from glora.data.prepare import laid_out
+
+    report = prepared_report(config, target)
+    if config["suite"] != "paper" or (not Path(report).exists() and laid_out(config, target)):
+        return []
+    return [report]
 
 
 def pretrained(config: Mapping) -> list[str]:

@@ -323,3 +323,29 @@ def test_swin_state_dict_round_trip_other_head(tmp_path):
     src = source.state_dict()
     assert_state_equal(target, src, [k for k in src if not k.startswith("head.")])
     assert timm.models.load_state_dict(str(path)).keys() == src.keys()
+
+
+def test_swin_release_layout_loads_without_resampling(tmp_path):
+    """Microsoft's Swin release (swin_base_patch4_window7_224_22k.pth) keeps each stage's patch merging at the
+    end of the stage, names the head `head`, and saves relative_position_index / attn_mask buffers."""
+    import re
+
+    torch.manual_seed(0)
+    source = create_backbone("swin_mini", num_classes=21841)
+    src = source.state_dict()
+    release = {}
+    for key, value in src.items():
+        key = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) - 1}.downsample", key)
+        release[key.replace("head.fc.", "head.")] = value
+        if key.endswith("relative_position_bias_table"):
+            release[key.replace("bias_table", "index")] = torch.zeros(16, 16, dtype=torch.long)
+    release["layers.0.blocks.1.attn_mask"] = torch.zeros(4, 16, 16)
+    assert "layers.0.downsample.reduction.weight" in release and "head.weight" in release
+    path = tmp_path / "swin_base_patch4_window7_224_22k.pth"
+    torch.save({"model": release}, path)
+    target = create_backbone("swin_mini", num_classes=5, checkpoint=path)
+    assert target.checkpoint_report["skipped_head"] == ["head.fc.weight", "head.fc.bias"]
+    assert_state_equal(target, src, [k for k in src if not k.startswith("head.")])
+    same_head = create_backbone("swin_mini", num_classes=21841, checkpoint=path)
+    assert same_head.checkpoint_report["skipped_head"] == []
+    assert_state_equal(same_head, src)

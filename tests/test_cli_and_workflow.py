@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_model
 
 from glora.cli import main
 from glora.demo import run_demo, synthetic_squares
 from glora.models import create_backbone
+from tests.http_server import FileServer
+from tests.prepare_fixtures import build_mirror, small_tables, sources_for, write_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -91,15 +94,53 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 
 def test_paper_dry_run_plans_every_experiment_without_any_data(workflow_copy):
-    run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--resources", "gpu=4")
+    run = snakemake(workflow_copy, "--dry-run", "-p", "--cores", "all", "--resources", "gpu=4")
     assert run.returncode == 0, run.stderr + run.stdout
+    # preparation first: 3 data families and 2 checkpoints, each then checked;
     # 19 VTAB tasks x (13 methods + 3 GLoRA sizes) + Swin-B 19 + few-shot 5 x 5 shots x 3 seeds + 1 DG source;
     # searched: GLoRA everywhere and NOAH (whose subnets are retrained); Table 4, the tables, their comparison once
-    assert job_counts(run.stdout) == {"check_checkpoint": 2, "check_data": 3, "train": 399, "export": 399,
-                                      "search": 171, "retrain": 19, "evaluate": 399, "efficiency": 1, "tables": 1,
-                                      "figures": 1, "compare": 1, "all": 1, "total": 1397}
+    assert job_counts(run.stdout) == {"prepare_data": 3, "prepare_checkpoint": 2, "check_checkpoint": 2,
+                                      "check_data": 3, "train": 399, "export": 399, "search": 171, "retrain": 19,
+                                      "evaluate": 399, "efficiency": 1, "tables": 1, "figures": 1, "compare": 1,
+                                      "all": 1, "total": 1402}
+    for target in ("vtab", "fewshot", "imagenet"):
+        assert (f"python -m glora prepare {target} --config results/paper/config.resolved.yaml --quiet "
+                f"--out results/paper/data/prepared/{target}.json") in run.stdout
+    assert ("python -m glora prepare checkpoint --backbone swin_base_patch4_window7_224.ms_in22k" in run.stdout)
     assert "results/paper/dg/evaluate/glora_0.29M/imagenet/shot16_seed0.json" in run.stdout
     assert not (workflow_copy / "results").exists()  # a dry run writes nothing
+
+
+def lay_out_by_hand(root, skip=()):
+    """The paper's folders as a user lays them out today (list files, variant folders, checkpoint files)."""
+    from glora.data.fewshot import FEWSHOT_SETS, list_name
+    from glora.data.vtab import SPLITS, VTAB_TASKS
+
+    files = [f"data/vtab-1k/{t}/{s}.txt" for t in VTAB_TASKS for s in SPLITS]
+    for name, record in FEWSHOT_SETS.items():
+        splits = [list_name("train", k, s) for k in record.shots for s in record.seeds] + [
+            list_name("val"), list_name("test")]
+        files += [f"data/few-shot/{name}/{split}" for split in splits]
+    files += [f"data/imagenet/{v}/{c}/a.jpg" for v, c in (("imagenet_v2", "0"), ("imagenet_sketch", "n01440764"),
+                                                          ("imagenet_a", "n01498041"), ("imagenet_r", "n01443537"))]
+    files += ["checkpoints/ViT-B_16.npz", "checkpoints/swin_base_patch4_window7_224_22k.pth"]
+    for rel in files:
+        if not rel.startswith(tuple(skip)):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text("")
+
+
+def test_paper_dry_run_plans_no_download_for_data_laid_out_by_hand(workflow_copy):
+    """Few-shot lists, ImageNet variants and the ViT checkpoint laid out by hand: no prepare job for them (they
+    are checked); one VTAB-1K list file and the Swin checkpoint missing: those two are prepared."""
+    lay_out_by_hand(workflow_copy, skip=("data/vtab-1k/kitti/test.txt", "checkpoints/swin"))
+    run = snakemake(workflow_copy, "--dry-run", "-p", "--cores", "all", "--resources", "gpu=4")
+    assert run.returncode == 0, run.stderr + run.stdout
+    counts = job_counts(run.stdout)
+    assert (counts["prepare_data"], counts["prepare_checkpoint"]) == (1, 1)
+    assert (counts["check_data"], counts["check_checkpoint"], counts["total"]) == (3, 2, 1399)
+    prepared = sorted(re.findall(r"python -m glora prepare (\S+)(?: --backbone (\S+))?", run.stdout))
+    assert prepared == [("checkpoint", "swin_base_patch4_window7_224.ms_in22k"), ("vtab", "")]
 
 
 def test_mini_dry_run_and_switching_experiments_off(workflow_copy):
@@ -133,18 +174,56 @@ def test_snakemake_rejects_bad_config_with_the_key_named(workflow_copy, addition
     assert message in run.stderr + run.stdout
 
 
-def test_a_real_paper_run_without_data_stops_at_the_data_check(workflow_copy):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def test_a_real_paper_run_without_data_stops_at_preparation_and_the_check(workflow_copy):
+    """Offline (every request goes to a closed local port), VTAB-1K laid out by hand but empty: the prepare jobs
+    fail naming each mirror and what to do, the VTAB check names the bad list files, no training starts."""
+    lay_out_by_hand(workflow_copy, skip=("data/few-shot", "data/imagenet", "checkpoints"))
+    sources = yaml.safe_load((workflow_copy / "config" / "sources.yaml").read_text())
+    sources["settings"]["retries"] = 0
+    (workflow_copy / "offline.yaml").write_text(yaml.safe_dump(sources))
+    (workflow_copy / "overlay.yaml").write_text("paths: {sources: offline.yaml}\n")
+    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
     run = subprocess.run([SNAKEMAKE, "--directory", str(workflow_copy), "--snakefile", str(workflow_copy / "Snakefile"),
-                          "--cores", "2", "--resources", "gpu=0", "--keep-going"], capture_output=True, text=True,
-                         env=env)
+                          "--cores", "2", "--resources", "gpu=0", "--keep-going", "--configfile",
+                          str(workflow_copy / "overlay.yaml")], capture_output=True, text=True, env=env, check=False)
     assert run.returncode != 0
     logs = workflow_copy / "results" / "paper" / "logs" / "data"
+    assert not (logs / "prepare_vtab.log").exists()  # laid out by hand: checked, not downloaded
     vtab = (logs / "check_vtab.log").read_text()
-    assert "error: " in vtab and "data/vtab-1k" in vtab
-    checkpoint = (logs / "checkpoint_vit_base_patch16_224.orig_in21k.log").read_text()
-    assert "ViT-B_16.npz" in checkpoint and "storage.googleapis.com" in checkpoint
-    assert not list((workflow_copy / "results" / "paper").glob("vtab/train/*"))  # no training started
+    assert "error: " in vtab and "data/vtab-1k/cifar/train800.txt: 0 lines, expected 800" in vtab
+    checkpoint = (logs / "prepare_checkpoint_vit_base_patch16_224.orig_in21k.log").read_text()
+    assert ("error: could not fetch ViT-B_16.npz (checkpoints.vit_base_patch16_224.orig_in21k in offline.yaml) "
+            "from any mirror:\n  https://storage.googleapis.com/vit_models/imagenet21k/ViT-B_16.npz: ") in checkpoint
+    fewshot = (logs / "prepare_fewshot.log").read_text()
+    assert "error: 6 of 6 few-shot datasets could not be prepared" in fewshot
+    assert "https://raw.githubusercontent.com/ZhangYuanhan-AI/NOAH/" in fewshot and "image-net.org" in fewshot
+    assert not list((workflow_copy / "results" / "paper").glob("*/train/*"))  # no training started
+
+
+def test_snakemake_prepares_checks_and_then_plans_nothing(workflow_copy, tmp_path_factory, monkeypatch):
+    """The ImageNet variants from a test server through the prepare and check jobs; the second run plans nothing."""
+    small_tables(monkeypatch)  # only the fixture archives of VTAB-1K and the few-shot sets (not used here)
+    folder = tmp_path_factory.mktemp("mirror")
+    facts = build_mirror(folder)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    target = "results/paper/data/imagenet.json"
+    with FileServer(folder) as server:
+        write_yaml(workflow_copy / "test-sources.yaml", sources_for(server.url(), facts))
+        (workflow_copy / "overlay.yaml").write_text("paths: {sources: test-sources.yaml}\n")
+        args = [SNAKEMAKE, target, "--directory", str(workflow_copy), "--snakefile", str(workflow_copy / "Snakefile"),
+                "--cores", "2", "--configfile", str(workflow_copy / "overlay.yaml")]
+        run = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+        assert run.returncode == 0, run.stderr
+        report = json.loads((workflow_copy / "results/paper/data/prepared/imagenet.json").read_text())
+        assert report["prepared"] == ["imagenet_v2", "imagenet_sketch", "imagenet_a", "imagenet_r"]
+        manifest = json.loads((workflow_copy / target).read_text())
+        assert manifest["images"] == 2400 and manifest["decoded"] is True
+        requests = len(server.log)
+        again = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env, check=False)
+        assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
+        assert len(server.log) == requests
 
 
 def test_snakemake_lint_is_clean(workflow_copy):
@@ -156,7 +235,7 @@ def test_slurm_profile_dry_run(workflow_copy):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
     run = snakemake(workflow_copy, "--workflow-profile", str(workflow_copy / "workflow/profiles/slurm"), "--dry-run")
     assert run.returncode == 0, run.stderr + run.stdout
-    assert job_counts(run.stdout)["total"] == 1397
+    assert job_counts(run.stdout)["total"] == 1402
 
 
 def test_paper_dry_run_with_table_2(workflow_copy):
@@ -168,7 +247,8 @@ def test_paper_dry_run_with_table_2(workflow_copy):
     assert run.returncode == 0, run.stderr + run.stdout
     counts = job_counts(run.stdout)
     assert (counts["llm_train"], counts["llm_search"], counts["llm_export"], counts["llm_evaluate"]) == (5, 3, 5, 7)
-    assert counts["total"] == 1397 + 5 + 3 + 5 + 7
+    assert counts["check_llm"] == 1 and counts["total"] == 1402 + 1 + 5 + 3 + 5 + 7
+    assert "python -m glora prepare llama " in run.stdout
     assert "--model checkpoints/llama-2-7b-hf --data data/llm/sharegpt.json" in run.stdout
     on.write_text("experiments: {llm: {enabled: true, runs: [{model: llama3_8b, method: glora, data: alpaca}]}}\n")
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", str(on))

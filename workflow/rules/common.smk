@@ -69,8 +69,9 @@ LLM_GPU_OPTS = f"{LLM_OPTS} --device {DEVICE}"
 
 
 def llm_data(w=None):
-    """The mini suite generates its tiny model and data; a paper run reads the user's local files."""
-    return [f"{RESULTS}/llm/data"] if config["suite"] == "mini" else []
+    """The mini suite generates its tiny model and data; a paper run reads the user's local files, once the
+    LLaMA folders have been checked (check_llm, prepare.smk: gated weights, nothing is downloaded)."""
+    return [f"{RESULTS}/llm/data"] if config["suite"] == "mini" else [f"{RESULTS}/data/llm.json"]
 
 
 def llm_export_inputs(w):

@@ -1,4 +1,5 @@
-# Data: the mini suite is generated; the paper's folders (config paths) are checked before GPU time is spent.
+# Data: the mini suite is generated; the paper's folders (config paths), prepared (prepare.smk) or laid out by
+# hand, are checked before GPU time is spent.
 
 
 rule mini_data:
@@ -21,6 +22,8 @@ rule mini_data:
 
 
 rule check_data:
+    input:
+        lambda w: plan.prepare_input(config, w.family),
     output:
         f"{RESULTS}/data/{{family}}.json",
     wildcard_constraints:
@@ -41,6 +44,8 @@ rule check_data:
 
 
 rule check_checkpoint:
+    input:
+        lambda w: plan.prepare_input(config, f"checkpoint_{w.backbone}"),
     output:
         f"{RESULTS}/data/checkpoint_{{backbone}}.json",
     params:
