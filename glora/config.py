@@ -15,6 +15,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from glora.errors import ConfigError
+
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
 
@@ -40,7 +42,8 @@ def schema() -> dict:
 
 
 def validate_config(config: dict, source: str = "config") -> dict:
-    """Fill in defaults in place and check ``config``; a ``ValueError`` names the offending key and the fix."""
+    """Fill in defaults in place and check ``config`` against the schema, then the options of every method
+    (:func:`check_method_options`); a :class:`ConfigError` names the offending key and the fix."""
     validator = _Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -48,8 +51,9 @@ def validate_config(config: dict, source: str = "config") -> dict:
         for err in errors[:10]:
             where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
             lines.append(f"  {where}: {err.message}")
-        raise ValueError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
+        raise ConfigError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
                          f"\nallowed keys and types: {SCHEMA_PATH}")
+    check_method_options(config, source)
     return config
 
 
@@ -67,8 +71,13 @@ def parse_override(text: str) -> dict:
     """``"a.b=value"`` (value parsed as YAML) as the nested mapping ``{"a": {"b": value}}``."""
     key, sep, value = text.partition("=")
     if not sep or not key or not all(key.split(".")):
-        raise ValueError(f"--set expects KEY=VALUE with a dotted key (e.g. paths.checkpoint=ckpt.npz), got {text!r}")
-    nested: dict = yaml.safe_load(value) if value else None
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted key (e.g. paths.checkpoint=ckpt.npz), got {text!r}")
+    try:
+        nested: dict = yaml.safe_load(value) if value else None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"--set {text}: the value of {key} is not valid YAML ({problem}); close brackets and "
+                          f"quotes, e.g. --set 'train.epochs=5' or --set 'experiments.vtab.seeds=[0, 1]'") from None
     for part in reversed(key.split(".")):
         nested = {part: nested}
     return nested
@@ -78,19 +87,22 @@ def load_config(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> d
     """The validated configuration of ``paths`` applied in order (the first is the base), then ``overrides``
     (``KEY=VALUE`` strings, see :func:`parse_override`)."""
     if not paths:
-        raise ValueError("no configuration given: pass --config config.yaml (and overlays such as "
+        raise ConfigError("no configuration given: pass --config config.yaml (and overlays such as "
                          "--config config/mini.yaml)")
     config: dict = {}
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"configuration file {path} does not exist")
+            raise ConfigError(f"configuration file {path} does not exist")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise ValueError(f"configuration file {path} is not valid YAML: {err}") from None
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"configuration file {where}: not valid YAML ({problem}); fix that line") from None
         if not isinstance(data, dict):
-            raise ValueError(f"configuration file {path} must hold a mapping of keys, got {type(data).__name__}")
+            raise ConfigError(f"configuration file {path} must hold a mapping of keys, got {type(data).__name__}")
         merge(config, data)
     for text in overrides:
         merge(config, parse_override(text))
@@ -107,7 +119,7 @@ def glora_size(config: Mapping, name: str) -> dict:
     """The entry of ``glora.sizes`` called ``name`` (ranks, budget_m)."""
     sizes = {s["name"]: s for s in config["glora"]["sizes"]}
     if name not in sizes:
-        raise ValueError(f"unknown GLoRA size {name!r}; config glora.sizes has {sorted(sizes)}")
+        raise ConfigError(f"unknown GLoRA size {name!r}; config glora.sizes has {sorted(sizes)}")
     return sizes[name]
 
 
@@ -135,6 +147,42 @@ def train_settings(config: Mapping, method: str, task: str, supernet: bool | Non
 
 #: keys of ``methods.<name>`` that are not keyword arguments of the method's ``apply``
 METHOD_META_KEYS = ("per_task", "budget_m")
+#: keyword arguments of a method's ``apply`` that the pipeline sets itself, never ``methods.<name>``
+PIPELINE_KWARGS = {"glora": {"ranks": "GLoRA's ranks come from glora.sizes"},
+                   "noah": {"subnet": "NOAH's subnet comes from its search (train --choices)"}}
+
+
+def method_options(method: str) -> list[str]:
+    """The keys ``methods.<method>`` (and its ``per_task`` entries) may set: the keyword arguments of the
+    method's ``apply`` after the model, less those the pipeline sets itself."""
+    import inspect
+
+    from glora.methods.registry import get_method
+
+    params = list(inspect.signature(get_method(method).apply).parameters.values())[1:]
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name not in PIPELINE_KWARGS.get(method, {})]
+
+
+def check_method_options(config: Mapping, source: str = "config") -> None:
+    """Refuse, when the configuration is loaded (and when Snakemake plans), a ``methods.<name>`` entry for an
+    unregistered method or a key, there or under ``per_task.<task>``, that the method does not take, naming the
+    method, the key and the valid keys. (The values are checked by the method when a job applies it.)"""
+    from glora.methods.registry import METHODS
+
+    for method, entry in (config.get("methods") or {}).items():
+        if method not in METHODS:
+            raise ConfigError(f"{source}: methods.{method}: unknown method; registered: {sorted(METHODS)}")
+        valid = method_options(method)
+        places = [(f"methods.{method}", {k for k in entry if k not in METHOD_META_KEYS})]
+        places += [(f"methods.{method}.per_task.{task}", set(keys)) for task, keys in entry.get("per_task", {}).items()]
+        for where, keys in places:
+            unknown = sorted(keys - set(valid))
+            if unknown:
+                reserved = [PIPELINE_KWARGS[method][k] for k in unknown if k in PIPELINE_KWARGS.get(method, {})]
+                raise ConfigError(f"{source}: {where} has unknown key(s) {unknown}; {method} takes {valid}"
+                                  f"{' and ' + ', '.join(METHOD_META_KEYS) if where.count('.') == 1 else ''}"
+                                  f"{'; ' + '; '.join(reserved) if reserved else ''}")
 
 
 def method_settings(config: Mapping, method: str, task: str | None = None) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from glora.atomic import atomic_path, write_json
+from glora.errors import ConfigError, WeightsError
 
 #: the largest |plain - adapted| logit difference accepted, relative to the largest |logit|
 TOLERANCE = 1e-4
@@ -25,12 +26,17 @@ def read_choices(path: str | Path) -> dict:
     """Choices from a search's ``best.json`` (its ``choices`` key) or a plain ``{layer: choice}`` JSON file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"choices file {path} does not exist; run `python -m glora search` first")
+        raise WeightsError(f"choices file {path} does not exist; run `python -m glora search` first")
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"choices file {path} is not valid JSON: {err}") from None
-    return data["choices"] if isinstance(data, dict) and "choices" in data else data
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"choices file {path} is not valid JSON ({err}); re-run `python -m glora search`") \
+            from None
+    choices = data["choices"] if isinstance(data, dict) and "choices" in data else data
+    if not isinstance(choices, dict):
+        raise WeightsError(f"choices file {path} holds no {{layer: choice}} mapping (a search's best.json has one "
+                           "under 'choices'); re-run `python -m glora search`")
+    return choices
 
 
 def num_classes_of(weights: str | Path) -> int:
@@ -38,8 +44,8 @@ def num_classes_of(weights: str | Path) -> int:
     from glora.weights import read_safetensors
 
     _, meta = read_safetensors(weights)
-    if "num_classes" not in meta:
-        raise ValueError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
+    if not meta.get("num_classes", "").isdigit():
+        raise WeightsError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
     return int(meta["num_classes"])
 
 
@@ -66,12 +72,18 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
             "weights_sha256": sha256(Path(weights))}
     context = {}
     if spec.retrain and run.choices is None:
-        raise ValueError(f"{run.method} retrains its searched subnet: pass --choices (the search's best.json)")
+        raise ConfigError(f"{run.method} retrains its searched subnet: pass --choices (the search's best.json)")
     if spec.search_based and not spec.retrain:
         if choices is None:
-            raise ValueError(f"{run.method} is search-based: pass --choices (the search's best.json)")
+            raise ConfigError(f"{run.method} is search-based: pass --choices (the search's best.json)")
         space = SearchSpace.from_model(model)
-        context["choices"] = space.validate(read_choices(choices))
+        try:
+            context["choices"] = space.validate(read_choices(choices))
+        except WeightsError:
+            raise
+        except ValueError as err:  # a layer or option this supernet does not have
+            raise WeightsError(f"choices file {choices} does not fit this {run.method} supernet: {err}; was it "
+                               "searched on these weights?") from None
         set_choices(model, context["choices"])
         card.update(choices=context["choices"], adapter_params=space.count_params(context["choices"]),
                     choices_file=str(choices))

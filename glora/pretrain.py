@@ -16,6 +16,7 @@ from glora.atomic import atomic_path, write_csv, write_json
 from glora.data.lists import ImageList
 from glora.data.loading import Batches
 from glora.data.transforms import vtab_transform
+from glora.errors import ConfigError, DataError
 from glora.models import create_backbone, get_backbone
 from glora.train import ROW_FIELDS, derive_seed, fingerprint_of, fit, seed_everything
 
@@ -25,7 +26,7 @@ def upstream_split(root: Path, split: str, backbone: str) -> ImageList:
     upstream = Path(root) / "upstream"
     classes_file = upstream / "classes.json"
     if not classes_file.is_file():
-        raise ValueError(f"{classes_file} does not exist: {root} is not a generated mini suite; "
+        raise DataError(f"{classes_file} does not exist: {root} is not a generated mini suite; "
                          f"run `python -m glora data mini --out {root}`")
     classes = json.loads(classes_file.read_text())
     return ImageList.from_list(upstream / f"{split}.txt", upstream, vtab_transform(get_backbone(backbone)),
@@ -44,7 +45,7 @@ def run_pretrain(config: Mapping, data: str | Path, out: str | Path, *, device: 
 
     out = Path(out)
     if out.suffix != ".safetensors":
-        raise ValueError(f"--out must end in .safetensors (the format downstream stages load), got {out}")
+        raise ConfigError(f"--out must end in .safetensors (the format downstream stages load), got {out}")
     began = time.perf_counter()
     settings = dict(config["pretrain"])
     device = resolve_device(device)

@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from glora.atomic import write_json
+from glora.errors import ConfigError, WeightsError
 from glora.methods.registry import METHODS
 from glora.search_space import SearchSpace
 
@@ -56,7 +57,7 @@ class Evolution:
                  settings: EvolutionSettings, *, state_path: Path | None = None, fingerprint: str = "",
                  quiet: bool = True):
         if cap < space.min_params() or cap <= 0:
-            raise ValueError(f"the budget of {cap / 1e6:g}M adapter parameters is below the smallest subnet that "
+            raise ConfigError(f"the budget of {cap / 1e6:g}M adapter parameters is below the smallest subnet that "
                              f"adapts anything; the space holds {space.min_params():,} to {space.max_params():,} "
                              "parameters -- raise budget_m")
         self.space, self.evaluate, self.cap, self.settings = space, evaluate, cap, settings
@@ -212,19 +213,19 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
 
     spec = run.spec
     if not spec.search_based:
-        raise ValueError(f"{run.method!r} trains one fixed configuration; only search-based methods "
+        raise ConfigError(f"{run.method!r} trains one fixed configuration; only search-based methods "
                          f"({', '.join(n for n, m in METHODS.items() if m.search_based)}) are searched")
     out = Path(out)
     began = time.perf_counter()
     if not Path(weights).is_file():
         size_arg = f" --size {run.size}" if run.size else ""
-        raise ValueError(f"supernet weights {weights} do not exist; run `python -m glora train --method "
+        raise WeightsError(f"supernet weights {weights} do not exist; run `python -m glora train --method "
                          f"{run.method}{size_arg} --task {run.task}` first")
     size = glora_size(config, run.size) if run.method == "glora" else {}
     if budget_m is None:
         budget_m = size["budget_m"] if size else config["methods"].get(run.method, {}).get("budget_m")
     if budget_m is None:
-        raise ValueError(f"no parameter budget for {run.method}: set methods.{run.method}.budget_m or pass --budget")
+        raise ConfigError(f"no parameter budget for {run.method}: set methods.{run.method}.budget_m or pass --budget")
     settings = EvolutionSettings.from_config(config["search"])
     device = resolve_device(device)
     val_set = open_split(config, run, "val")

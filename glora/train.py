@@ -26,14 +26,17 @@ from tqdm import tqdm
 
 from glora.atomic import save_torch
 from glora.data.loading import Batches, accuracy
+from glora.errors import GloraError
 
 log = logging.getLogger(__name__)
 
 ROW_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "seconds"]
 
 
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step and the checkpoint kept."""
+class NonFiniteLoss(GloraError, RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step and the checkpoint kept (exit 3)."""
+
+    exit_code = 3
 
 
 def derive_seed(seed: int, *keys: int) -> int:

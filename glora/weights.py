@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from glora.atomic import atomic_path
+from glora.errors import WeightsError
 
 FORMAT = "glora-trainable/1"
 
@@ -37,12 +38,12 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     from safetensors import safe_open
 
     if not Path(path).is_file():
-        raise ValueError(f"weights file {path} does not exist; run the stage that writes it first")
+        raise WeightsError(f"weights file {path} does not exist; run the stage that writes it first")
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except Exception as err:  # safetensors raises its own types for corrupt headers
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        raise WeightsError(f"{path} is not a readable safetensors file ({err}); re-run the stage that wrote it") from None
 
 
 def load_trainable(model: nn.Module, path: str | Path) -> dict[str, str]:
@@ -63,7 +64,7 @@ def copy_checked(state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor
     shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(state[k].shape)}"
               for k in sorted(set(state) & set(tensors)) if tensors[k].shape != state[k].shape]
     if missing or unexpected or shapes:
-        raise ValueError(f"{path} does not fit this model: missing {missing[:10]}, unexpected {unexpected[:10]}, "
+        raise WeightsError(f"{path} does not fit this model: missing {missing[:10]}, unexpected {unexpected[:10]}, "
                          f"shape mismatches {shapes[:10]} (same method, backbone and number of classes?)")
     with torch.no_grad():
         for k, p in state.items():

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glora.errors import ConfigError
+
 #: config switches that give a family of Hugging Face linears a bias -> the leaf names they govern
 BIAS_SWITCHES = {"attention_bias": ("q_proj", "k_proj", "v_proj", "o_proj"),
                  "mlp_bias": ("gate_proj", "up_proj", "down_proj")}
@@ -39,8 +41,8 @@ def enable_merged_biases(model: nn.Module, adapted: list[str]) -> list[str]:
         leaf = name.rpartition(".")[2]
         switch = next((s for s, leaves in BIAS_SWITCHES.items() if leaf in leaves and hasattr(config, s)), None)
         if switch is None:
-            raise ValueError(f"the merged {name} has a bias (GLoRA's C or E terms) but a {type(model).__name__} "
-                             f"config has no switch that gives {leaf!r} one, so from_pretrained would drop it")
+            raise ConfigError(f"the merged {name} has a bias (GLoRA's C or E terms) but a {type(model).__name__} "
+                              f"config has no switch that gives {leaf!r} one, so from_pretrained would drop it")
         if not getattr(config, switch) and switch not in switched:
             switched.append(switch)
     for switch in switched:
@@ -84,7 +86,7 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
                   "weights_sha256": sha256(Path(weights))}
     if method == "glora":
         if choices is None:
-            raise ValueError("a GLoRA supernet is exported under searched choices: pass the llm-search best.json")
+            raise ConfigError("a GLoRA supernet is exported under searched choices: pass the llm-search best.json")
         picked = SearchSpace.from_model(model).validate(read_choices(choices))
         set_choices(model, picked)
         adapted = list(glora_layers(model))
@@ -92,7 +94,7 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
                     adapter_params=SearchSpace.from_model(model).count_params(picked))
     else:
         if choices is not None:
-            raise ValueError(f"{method} has no choices to apply; drop --choices")
+            raise ConfigError(f"{method} has no choices to apply; drop --choices")
         from glora.methods.base import Mergeable
 
         adapted = [n for n, m in model.named_modules() if isinstance(m, Mergeable)]

@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from glora.errors import WeightsError
+
 SEARCH_OUTPUTS = ("best.json", "candidates.csv")
 
 
@@ -43,7 +45,7 @@ def run_llm_search(config: Mapping, model_dir: str | Path, weights: str | Path, 
     device = resolve_device(device)
     model, method, _ = load_adapted(model_dir, weights, settings["dtype"], device)
     if method != "glora":
-        raise ValueError(f"{weights} holds a {method} model; only GLoRA supernets are searched")
+        raise WeightsError(f"{weights} holds a {method} model; only GLoRA supernets are searched")
     tokenizer = load_tokenizer(model_dir)
     with tempfile.TemporaryDirectory(prefix="glora-llm-tasks-") as workdir:
         held_out = HeldOut(eval_root, tokenizer, workdir, fraction=search["fraction"], shots=search["shots"],

@@ -27,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from glora.atomic import save_torch
+from glora.errors import ConfigError, DataError
 from glora.llm.data import IGNORE_INDEX, Example, collate
 from glora.train import NonFiniteLoss, derive_seed, fingerprint_of, seed_everything
 
@@ -176,8 +177,8 @@ def detect_format(path: str | Path) -> str:
         return "sharegpt"
     if isinstance(first, dict) and "instruction" in first:
         return "alpaca"
-    raise ValueError(f"{path}: cannot tell the format from record 0 (Alpaca records have 'instruction', ShareGPT "
-                     "records 'conversations'); pass the format explicitly")
+    raise DataError(f"{path}: cannot tell the format from record 0 (Alpaca records have 'instruction', ShareGPT "
+                    "records 'conversations'); pass the format explicitly")
 
 
 def run_llm_train(config: Mapping, method: str, model_dir: str | Path, data: str | Path, out: str | Path, *,
@@ -198,7 +199,7 @@ def run_llm_train(config: Mapping, method: str, model_dir: str | Path, data: str
     settings = from_config(config)
     train = settings["train"]
     if method not in train["epochs"]:
-        raise ValueError(f"unknown LLM method {method!r}; llm.train.epochs has {sorted(train['epochs'])}")
+        raise ConfigError(f"unknown LLM method {method!r}; llm.train.epochs has {sorted(train['epochs'])}")
     out = Path(out)
     fmt = detect_format(data) if fmt == "auto" else fmt
     tokenizer = load_tokenizer(model_dir)

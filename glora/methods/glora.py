@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glora.errors import WeightsError
 from glora.methods.base import head_parameters, select_linears
 
 TENSORS = ("A", "B", "C", "D", "E")
@@ -522,7 +523,8 @@ def save_supernet(model: nn.Module, path, metadata: Mapping[str, str] | None = N
 def load_supernet(model: nn.Module, path) -> dict[str, str]:
     """Load a :func:`save_supernet` file into an adapted ``model`` (same layers, ranks, head).
 
-    Raises ``ValueError`` naming the file and every mismatching key; returns the file's metadata.
+    Raises :class:`glora.errors.WeightsError` (a ``ValueError``) naming the file and every mismatching key;
+    returns the file's metadata.
     """
     import json
 
@@ -536,15 +538,16 @@ def load_supernet(model: nn.Module, path) -> dict[str, str]:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except FileNotFoundError:
-        raise ValueError(f"supernet checkpoint {path} does not exist") from None
+        raise WeightsError(f"supernet checkpoint {path} does not exist") from None
     except Exception as err:  # safetensors raises its own error types for corrupt headers
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        raise WeightsError(f"{path} is not a readable safetensors file ({err}); re-run the stage that wrote it") \
+            from None
     if meta.get("format") != SUPERNET_FORMAT:
-        raise ValueError(f"{path} is not a GLoRA supernet checkpoint (format {meta.get('format')!r}, "
-                         f"expected {SUPERNET_FORMAT!r})")
+        raise WeightsError(f"{path} is not a GLoRA supernet checkpoint (format {meta.get('format')!r}, "
+                           f"expected {SUPERNET_FORMAT!r})")
     ranks = {n: list(layer.ranks) for n, layer in layers.items()}
-    if json.loads(meta["ranks"]) != ranks:
-        raise ValueError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
+    if json.loads(meta.get("ranks", "null")) != ranks:
+        raise WeightsError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
                          "apply_glora with the same ranks and target_modules as at training time")
     copy_checked(supernet_state(model), tensors, path)
     return meta

@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from glora.atomic import write_csv, write_text
+from glora.errors import ConfigError
 from glora.paper import reference
+
 
 @dataclass(frozen=True)
 class Comparable:
@@ -137,7 +139,7 @@ def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict:
         message = (f"golden tables {golden} do not exist; write them from a trusted run with `python -m glora "
                    f"compare --write-golden {golden}` and commit them")
         if strict:
-            raise ValueError(message)
+            raise ConfigError(message)
         write_csv(out / "deltas.csv", [], FIELDS)
         write_text(out / "summary.md", f"# Nothing compared\n\n{message}.\n")
         return pd.DataFrame(columns=FIELDS)

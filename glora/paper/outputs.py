@@ -12,11 +12,20 @@ import datetime
 from collections.abc import Mapping
 from pathlib import Path
 
+from glora.errors import ConfigError
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
-from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table,
-                                efficiency_table, learning_rates, llm_results, llm_table, search_space_table,
-                                vtab_table)
+from glora.paper.tables import (
+    GROUP_COLUMNS,
+    display_name,
+    domain_generalization_table,
+    efficiency_table,
+    learning_rates,
+    llm_results,
+    llm_table,
+    search_space_table,
+    vtab_table,
+)
 
 
 def _provenance(config: Mapping, evals) -> str:
@@ -39,7 +48,7 @@ def _vtab_groups(config: Mapping, tasks: list[str] | None) -> dict[str, str]:
     names = tasks or list(VTAB_TASKS)
     unknown = [t for t in names if t not in known]
     if unknown:
-        raise ValueError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
+        raise ConfigError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
                          "/suite.json")
     return {t: known[t].group for t in names}
 
