@@ -124,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     config = _setup(args)
     metrics = run_train(config, _run(args), args.out, device=args.device, quiet=args.quiet)
     print(json.dumps({k: metrics[k] for k in ("method", "size", "task", "seed", "final_train_loss",
-                                              "final_val_acc", "trainable_params", "wall_s")}))
+                                              "final_val_acc", "trainable_params")}))
     return 0
 
 
@@ -134,8 +134,7 @@ def _search(args: argparse.Namespace) -> int:
     config = _setup(args)
     result = run_search(config, _run(args), args.weights, args.out, budget_m=args.budget, device=args.device,
                         quiet=args.quiet)
-    print(json.dumps({k: result[k] for k in ("task", "size", "budget_m", "val_acc", "params", "candidates_scored",
-                                             "wall_s")}))
+    print(json.dumps({k: result[k] for k in ("task", "size", "budget_m", "val_acc", "params", "candidates_scored")}))
     return 0
 
 
@@ -218,7 +217,7 @@ def _llm_train(args: argparse.Namespace) -> int:
     metrics = run_llm_train(config, args.method, args.model, args.data, args.out, fmt=args.format,
                             device=args.device, quiet=args.quiet)
     print(json.dumps({k: metrics[k] for k in ("method", "trainable_params", "optimizer_steps", "first_step_loss",
-                                              "final_step_loss", "wall_s")}))
+                                              "final_step_loss")}))
     return 0
 
 
@@ -228,7 +227,7 @@ def _llm_search(args: argparse.Namespace) -> int:
     config = _setup(args)
     result = run_llm_search(config, args.model, args.weights, args.eval_data, args.out, device=args.device,
                             quiet=args.quiet)
-    print(json.dumps({k: result[k] for k in ("val_score", "val_scores", "params", "candidates_scored", "wall_s")}))
+    print(json.dumps({k: result[k] for k in ("val_score", "val_scores", "params", "candidates_scored")}))
     return 0
 
 

@@ -52,7 +52,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
             where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
             lines.append(f"  {where}: {err.message}")
         raise ConfigError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
-                         f"\nallowed keys and types: {SCHEMA_PATH}")
+                          f"\nallowed keys and types: {SCHEMA_PATH}")
     check_method_options(config, source)
     return config
 
@@ -88,7 +88,7 @@ def load_config(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> d
     (``KEY=VALUE`` strings, see :func:`parse_override`)."""
     if not paths:
         raise ConfigError("no configuration given: pass --config config.yaml (and overlays such as "
-                         "--config config/mini.yaml)")
+                          "--config config/mini.yaml)")
     config: dict = {}
     for path in paths:
         path = Path(path)

@@ -8,7 +8,6 @@ show that re-parameterisation changes nothing.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -63,12 +62,12 @@ def load_exported(model_path: str | Path, card: Mapping) -> nn.Module:
         layer.bias = nn.Parameter(torch.zeros(layer.out_features))
     try:
         missing, unexpected = load_model(model, str(model_path), strict=False)
-    except Exception as err:  # safetensors' own error types: a truncated or corrupt file, or shapes that differ
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own types: a truncated or corrupt file, other shapes
         raise WeightsError(f"{model_path} cannot be loaded as an exported {card['backbone']} model "
                            f"({type(err).__name__}: {err}); re-run `python -m glora export` for this run") from None
     if missing or unexpected:
         raise WeightsError(f"{model_path} does not fit {card['backbone']}: missing {sorted(missing)[:10]}, "
-                         f"unexpected {sorted(unexpected)[:10]}")
+                           f"unexpected {sorted(unexpected)[:10]}")
     return model.eval()
 
 
@@ -95,7 +94,6 @@ def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, ta
     from glora.methods.glora import set_choices
     from glora.provenance import provenance
 
-    began = time.perf_counter()
     card = read_card(model_path)
     run = Run(**card["run"])
     device = resolve_device(device)
@@ -103,7 +101,7 @@ def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, ta
     model = load_exported(model_path, card).to(device)
     if card["backbone"] != config["backbone"]:  # the test images get the exported backbone's input transform
         raise ConfigError(f"{model_path} is a {card['backbone']} model but the configuration's backbone is "
-                         f"{config['backbone']}; pass --set backbone={card['backbone']} (and its paths.checkpoint)")
+                          f"{config['backbone']}; pass --set backbone={card['backbone']} (and its paths.checkpoint)")
     test_set = open_split(config, run, "test")
     test = batches(config, test_set, 256, device, shuffle=False, augmented=False, quiet=quiet)
     preds, labels = predict(model, test, amp=amp)
@@ -123,7 +121,6 @@ def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, ta
         preds, labels = predict(model, batches(config, data, 256, device, shuffle=False, augmented=False,
                                                quiet=quiet), amp=amp)
         result.setdefault("targets", {})[target] = scores(preds, labels, data.num_classes)
-    result.update(wall_s=round(time.perf_counter() - began, 1),
-                  provenance=provenance(config, seed=run.seed, device=device))
+    result.update(provenance=provenance(config, seed=run.seed, device=device))
     write_json(out, result)
     return result

@@ -51,7 +51,7 @@ class Run:
         spec = get_method(self.method)
         if self.choices is not None and not spec.retrain:
             raise ConfigError(f"--choices at training time is for methods retrained after a search (NOAH); "
-                             f"{self.method!r} is not one")
+                              f"{self.method!r} is not one")
 
     @property
     def spec(self) -> Method:

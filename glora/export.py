@@ -9,13 +9,12 @@ is exported as its adapted model, and the card says so.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from glora.atomic import atomic_path, write_json
+from glora.atomic import write_json
 from glora.errors import ConfigError, WeightsError
 
 #: the largest |plain - adapted| logit difference accepted, relative to the largest |logit|
@@ -61,9 +60,9 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
     from glora.methods.glora import set_choices
     from glora.provenance import git_commit, provenance
     from glora.search_space import SearchSpace
+    from glora.weights import safetensors_path
 
     out = Path(out)
-    began = time.perf_counter()
     device = resolve_device(device)
     spec = run.spec
     model = build_model(config, run, num_classes_of(weights), weights=weights).to(device).eval()
@@ -112,9 +111,8 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
                          f"(allowed {TOLERANCE * scale:.3g}) on {len(x)} validation images; not written")
     card.update(verified_images=len(x), max_abs_logit_diff=diff,
                 inference_params=sum(p.numel() for p in plain.parameters()),
-                source_commit=git_commit(), wall_s=round(time.perf_counter() - began, 1),
-                provenance=provenance(config, seed=run.seed, device=device))
-    with atomic_path(out / "model.safetensors") as tmp:
+                source_commit=git_commit(), provenance=provenance(config, seed=run.seed, device=device))
+    with safetensors_path(out / "model.safetensors") as tmp:
         save_model(plain.cpu(), str(tmp), metadata={"card": "card.json", "backbone": config["backbone"]})
     write_json(out / "card.json", card)
     return card

@@ -134,7 +134,7 @@ def llm_rows(config: Mapping) -> list[str]:
     missing_data = sorted({r["data"] for r in spec["runs"]} - set(spec["instructions"]))
     if unknown or missing_data:
         raise ConfigError(f"experiments.llm: models {unknown} / instruction sets {missing_data} are not declared "
-                         "under experiments.llm.models / experiments.llm.instructions")
+                          "under experiments.llm.models / experiments.llm.instructions")
     return rows
 
 

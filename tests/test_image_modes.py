@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from glora.cli import main
-from glora.data.lists import ImageList, load_rgb, to_rgb
+from glora.data.lists import ImageList, load_rgb
 
 RNG = np.random.default_rng(0)
 SIXTEEN = np.array([[0, 255, 256, 4095, 32767, 32768, 65280, 65535]], dtype=np.uint16).repeat(2, axis=0)
@@ -115,6 +115,8 @@ def test_sixteen_bit_grey_and_sixteen_bit_rgb_decode_alike(tmp_path):
 
 def test_in_memory_modes_follow_pillow():
     """Modes no file format round-trips: HSV (Pillow's conversion), premultiplied alpha (dropped)."""
+    from glora.data.lists import to_rgb
+
     hsv = Image.fromarray(np.array([[[0, 255, 255], [85, 255, 255]]], dtype=np.uint8), "HSV")
     assert np.asarray(to_rgb(hsv)).tolist() == [[[255, 0, 0], [0, 255, 0]]]
     rgba = Image.fromarray(np.array([[[10, 20, 30, 255]]], dtype=np.uint8), "RGBA")

@@ -10,6 +10,7 @@ replaces ``out``: reloaded, no missing or unexpected tensors, and its logits aga
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,8 @@ BIAS_SWITCHES = {"attention_bias": ("q_proj", "k_proj", "v_proj", "o_proj"),
 TOLERANCE = 1e-4
 
 EXPORT_OUTPUTS = ("config.json", "model.safetensors", "card.json")
+
+log = logging.getLogger(__name__)
 
 
 def enable_merged_biases(model: nn.Module, adapted: list[str]) -> list[str]:
@@ -77,6 +80,7 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
     from glora.methods.registry import get_method
     from glora.provenance import provenance
     from glora.search_space import SearchSpace
+    from glora.weights import canonical_header
 
     began = time.perf_counter()
     settings = from_config(config)
@@ -126,7 +130,9 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
             if dtype == "float32" and not diff <= TOLERANCE * scale:
                 raise ValueError(f"the exported model's logits differ from the adapted model's by {diff:.3g} "
                                  f"(> {TOLERANCE:g} x {scale:.3g}); the merge is wrong")
-        card.update(wall_s=round(time.perf_counter() - began, 1),
-                    provenance=provenance(config, device=device))
+        card.update(provenance=provenance(config, device=device))
         write_json(tmp / "card.json", card)
+        for weights_file in tmp.glob("*.safetensors"):  # the same tensors, the same bytes
+            canonical_header(weights_file)
+    log.info("llm-export %s: %.1f s", method, time.perf_counter() - began)
     return card

@@ -502,22 +502,22 @@ def supernet_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_supernet(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> None:
     """Write :func:`supernet_state` to ``path`` (safetensors), with the ranks in the metadata.
 
-    Written to a temporary file first and renamed, so a killed job never leaves half a file.
+    Written to a temporary file first and renamed, so a killed job never leaves half a file; the header is
+    canonical (:func:`glora.weights.safetensors_path`): the same tensors give the same bytes.
     """
     import json
-    import os
 
     from safetensors.torch import save_file
+
+    from glora.weights import safetensors_path
 
     layers = _layers_or_raise(model)
     meta = {"format": SUPERNET_FORMAT,
             "ranks": json.dumps({n: list(layer.ranks) for n, layer in layers.items()})}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     tensors = {k: v.detach().contiguous().cpu() for k, v in supernet_state(model).items()}
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+    with safetensors_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def load_supernet(model: nn.Module, path) -> dict[str, str]:
@@ -548,6 +548,6 @@ def load_supernet(model: nn.Module, path) -> dict[str, str]:
     ranks = {n: list(layer.ranks) for n, layer in layers.items()}
     if json.loads(meta.get("ranks", "null")) != ranks:
         raise WeightsError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
-                         "apply_glora with the same ranks and target_modules as at training time")
+                           "apply_glora with the same ranks and target_modules as at training time")
     copy_checked(supernet_state(model), tensors, path)
     return meta

@@ -4,9 +4,12 @@ import json
 from snakemake.utils import validate
 
 from glora import workflow as plan
+from glora.config import check_method_options
 
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# a misspelt methods.<name> key fails the plan (snakemake -n), not a job hours later
+check_method_options(config, "the configuration")
 
 RESULTS = plan.results(config)
 # The stages read the run's configuration from this file, written when a (non-dry) run starts; each rule
