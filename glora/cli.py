@@ -179,7 +179,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from glora.paper.compare import run_compare, write_golden
+    from glora.paper.compare import STATUSES, missing_cells, run_compare, write_golden
     from glora.workflow import results
 
     config = _setup(args)
@@ -189,11 +189,19 @@ def _compare(args: argparse.Namespace) -> int:
         for path in write_golden(tables, args.write_golden):
             print(path)
         return 0
-    deltas = run_compare(config, tables, args.out or folder / "compare", strict=args.strict)
+    out = args.out or folder / "compare"
+    deltas = run_compare(config, tables, out, strict=args.strict)
     counts = deltas["status"].value_counts().to_dict()
-    print(json.dumps({"within": counts.get("within", 0), "outside": counts.get("outside", 0),
-                      "missing": counts.get("missing", 0)}))
-    return 1 if args.strict and counts.get("outside", 0) else 0
+    print(json.dumps({status: counts.get(status, 0) for status in STATUSES}))
+    outside, missing = counts.get("outside", 0), counts.get("missing", 0)
+    if args.strict and (outside or missing):
+        problems = [f"{outside} cell(s) outside their tolerance"] if outside else []
+        if missing:
+            problems.append(f"{missing} cell(s) of enabled experiments missing ({'; '.join(missing_cells(deltas, 20))})"
+                            ": their results were never produced; run the workflow to the end")
+        print(f"error: compare --strict: {', '.join(problems)}; see {out / 'summary.md'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -410,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--tables", type=Path, help="folder of our tables (default: results/<name>/tables)")
     compare.add_argument("--out", type=Path, help="folder for deltas.csv and summary.md (default: "
                                                   "results/<name>/compare)")
-    compare.add_argument("--strict", action="store_true", help="exit 1 when a cell is outside its tolerance")
+    compare.add_argument("--strict", action="store_true", help="exit 1 when a cell is outside its tolerance or a "
+                         "cell of an enabled experiment is missing (listed)")
     compare.add_argument("--write-golden", type=Path, metavar="FOLDER",
                          help="instead: copy the tables into FOLDER as golden values (to commit)")
     _common(compare)

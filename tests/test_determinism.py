@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from engine_fixtures import make_world
 
 #: the stages, run in one process per repetition (relative --out: the two runs are the same commands)
@@ -56,7 +55,7 @@ def test_two_processes_write_byte_identical_artefacts(world, tmp_path):
         cwd = tmp_path / name
         cwd.mkdir()
         done = subprocess.run([sys.executable, "-c", DRIVER, *map(str, world["config"])], cwd=cwd,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[name] = digests(cwd)
     expected = {f"glora/{f}" for f in ("train/weights.safetensors", "train/metrics.json", "train/epochs.csv",
