@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -41,20 +41,65 @@ def schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
-def validate_config(config: dict, source: str = "config") -> dict:
+#: ``locate(keys)``: where the key path (e.g. ``["train", "epochs"]``) is set, ``file:line`` or ``--set ...``
+Locator = Callable[[Sequence[str | int]], str | None]
+
+
+def validate_config(config: dict, source: str = "config", locate: Locator | None = None) -> dict:
     """Fill in defaults in place and check ``config`` against the schema, then the options of every method
-    (:func:`check_method_options`); a :class:`ConfigError` names the offending key and the fix."""
+    (:func:`check_method_options`); a :class:`ConfigError` names the offending key (and, with ``locate``, the
+    file and line that set it) and the fix."""
     validator = _Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
         for err in errors[:10]:
+            keys = list(err.absolute_path)
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+                keys += sorted(set(err.instance) - set(err.schema.get("properties", {})))[:1]
+            at = locate(keys) if locate else None
             where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-            lines.append(f"  {where}: {err.message}")
+            lines.append(f"  {at + ': ' if at else ''}{where}: {err.message}")
         raise ConfigError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
                           f"\nallowed keys and types: {SCHEMA_PATH}")
-    check_method_options(config, source)
+    check_method_options(config, source, locate)
     return config
+
+
+def _yaml_line(text: str, keys: Sequence[str | int]) -> int | None:
+    """The line of ``text`` (YAML) where the key path ``keys`` is set, or None."""
+    node, line = yaml.compose(text), None
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            found = (node.value[key], node.value[key])
+        else:
+            found = None
+        if found is None:
+            return None
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
+
+
+def locator(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> Locator:
+    """Where a key path is set: the last ``--set`` that sets it (or a mapping above it), else the last of the
+    configuration files ``paths`` (in the order they are applied) that sets it, as ``file:line``."""
+    files = [(Path(p), Path(p).read_text()) for p in paths]
+
+    def locate(keys: Sequence[str | int]) -> str | None:
+        wanted = [str(k) for k in keys]
+        for text in reversed(overrides):
+            key = text.partition("=")[0].split(".")
+            if wanted[:len(key)] == key:
+                return f"--set {text}"
+        for path, text in reversed(files):
+            line = _yaml_line(text, keys)
+            if line is not None:
+                return f"{path}:{line}"
+        return None
+
+    return locate
 
 
 def merge(base: dict, overlay: Mapping) -> dict:
@@ -107,7 +152,7 @@ def load_config(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> d
     for text in overrides:
         merge(config, parse_override(text))
     source = " + ".join([str(p) for p in paths] + [f"--set {t}" for t in overrides])
-    return validate_config(config, source=source)
+    return validate_config(config, source=source, locate=locator(paths, overrides))
 
 
 def config_hash(config: Mapping) -> str:
@@ -164,7 +209,7 @@ def method_options(method: str) -> list[str]:
             and p.name not in PIPELINE_KWARGS.get(method, {})]
 
 
-def check_method_options(config: Mapping, source: str = "config") -> None:
+def check_method_options(config: Mapping, source: str = "config", locate: Locator | None = None) -> None:
     """Refuse, when the configuration is loaded (and when Snakemake plans), a ``methods.<name>`` entry for an
     unregistered method or a key, there or under ``per_task.<task>``, that the method does not take, naming the
     method, the key and the valid keys. (The values are checked by the method when a job applies it.)"""
@@ -172,15 +217,19 @@ def check_method_options(config: Mapping, source: str = "config") -> None:
 
     for method, entry in (config.get("methods") or {}).items():
         if method not in METHODS:
-            raise ConfigError(f"{source}: methods.{method}: unknown method; registered: {sorted(METHODS)}")
+            at = (locate(["methods", method]) if locate else None) or source
+            raise ConfigError(f"{at}: methods.{method}: unknown method; registered: {sorted(METHODS)}")
         valid = method_options(method)
-        places = [(f"methods.{method}", {k for k in entry if k not in METHOD_META_KEYS})]
-        places += [(f"methods.{method}.per_task.{task}", set(keys)) for task, keys in entry.get("per_task", {}).items()]
-        for where, keys in places:
+        places = [(["methods", method], {k for k in entry if k not in METHOD_META_KEYS})]
+        places += [(["methods", method, "per_task", task], set(keys))
+                   for task, keys in entry.get("per_task", {}).items()]
+        for keys_at, keys in places:
             unknown = sorted(keys - set(valid))
             if unknown:
+                where = ".".join(keys_at)
+                at = (locate([*keys_at, unknown[0]]) if locate else None) or source
                 reserved = [PIPELINE_KWARGS[method][k] for k in unknown if k in PIPELINE_KWARGS.get(method, {})]
-                raise ConfigError(f"{source}: {where} has unknown key(s) {unknown}; {method} takes {valid}"
+                raise ConfigError(f"{at}: {where} has unknown key(s) {unknown}; {method} takes {valid}"
                                   f"{' and ' + ', '.join(METHOD_META_KEYS) if where.count('.') == 1 else ''}"
                                   f"{'; ' + '; '.join(reserved) if reserved else ''}")
 

@@ -224,19 +224,22 @@ def test_train_names_a_bad_list_line(world, tmp_path, capsys, untouched, line, m
 # ---------------------------------------------------------------------------------------------------------------
 # configuration, --set and command-line options
 
-@pytest.mark.parametrize("methods, needles", [
-    ({"glora": {"target_modulez": "qkv"}},
+@pytest.mark.parametrize("methods, line, needles", [
+    ({"glora": {"target_modulez": "qkv"}}, 3,
      ["methods.glora has unknown key(s) ['target_modulez']; glora takes ['target_modules']"]),
-    ({"glora": {"ranks": [8]}}, ["methods.glora has unknown key(s) ['ranks']", "GLoRA's ranks come from glora.sizes"]),
-    ({"lora": {"per_task": {"toy": {"rnak": 4}}}},
+    ({"glora": {"ranks": [8]}}, 3,
+     ["methods.glora has unknown key(s) ['ranks']", "GLoRA's ranks come from glora.sizes"]),
+    ({"lora": {"per_task": {"toy": {"rnak": 4}}}}, 5,
      ["methods.lora.per_task.toy has unknown key(s) ['rnak']; lora takes ['rank', 'alpha'"]),
-    ({"lorra": {"rank": 4}}, ["methods.lorra: unknown method; registered: ["]),
+    ({"lorra": {"rank": 4}}, 2, ["methods.lorra: unknown method; registered: ["]),
 ])
-def test_a_misspelt_method_option_fails_at_configuration_time(world, tmp_path, capsys, untouched, methods, needles):
+def test_a_misspelt_method_option_fails_at_configuration_time(world, tmp_path, capsys, untouched, methods, line,
+                                                              needles):
     """Every method's options (GLoRA's too) are checked when the configuration is loaded: the command stops before
-    any data is read or model built, naming the method, the key and the valid keys."""
-    assert cli(world, [*TRAIN, "--out", str(world["runs"] / "train")], overlay(tmp_path, {"methods": methods})) == 2
-    one_error(capsys, *needles)
+    any data is read or model built, naming the file and line, the method, the key and the valid keys."""
+    case = overlay(tmp_path, {"methods": methods})
+    assert cli(world, [*TRAIN, "--out", str(world["runs"] / "train")], case) == 2
+    one_error(capsys, f"error: {case}:{line}: ", *needles)
 
 
 def test_a_method_option_value_the_method_refuses_is_named(world, tmp_path, capsys, untouched):
@@ -253,14 +256,15 @@ def test_snakemake_dry_run_fails_on_a_misspelt_method_option(tmp_path):
     run = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--directory", str(tmp_path), "-n",
                           "--cores", "1", "--configfile", str(typo)], capture_output=True, text=True, check=False)
     assert run.returncode != 0
-    assert "methods.glora has unknown key(s) ['target_modulez']; glora takes ['target_modules']" in run.stdout + run.stderr
+    assert f"{typo}:3: methods.glora has unknown key(s) ['target_modulez']; glora takes ['target_modules']" in \
+        run.stdout + run.stderr
 
 
 @pytest.mark.parametrize("setting, needles", [
     ("train.epochs=[1,", ["--set train.epochs=[1,: the value of train.epochs is not valid YAML"]),
     ("train.epochs", ["--set expects KEY=VALUE", "'train.epochs'"]),
-    ("train.epochs=many", ["--set train.epochs=many", "train.epochs: 'many' is not of type 'integer'"]),
-    ("train.epoch=3", ["train: Additional properties are not allowed ('epoch' was unexpected)"]),
+    ("train.epochs=many", ["--set train.epochs=many: train.epochs: 'many' is not of type 'integer'"]),
+    ("train.epoch=3", ["--set train.epoch=3: train: Additional properties are not allowed ('epoch' was unexpected)"]),
 ])
 def test_a_bad_set_override_is_named(world, capsys, untouched, setting, needles):
     assert cli(world, [*TRAIN, "--set", setting, "--out", str(world["runs"] / "train")]) == 2
