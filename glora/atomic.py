@@ -37,7 +37,7 @@ def _raise_if_disk_full(err: Exception, path: Path) -> None:
     folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path.cwd())
     free = shutil.disk_usage(folder).free / 2**20
     kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written there"
-    raise DiskFullError(f"no space left on the device of {path} while writing it ({free:.0f} MiB free now); "
+    raise DiskFullError(f"no space left on the device of {path} while writing it ({free:.1f} MiB free now); "
                         f"{kept}; free some space (or point the results elsewhere) and run the command again") \
         from err
 

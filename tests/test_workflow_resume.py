@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from engine_fixtures import ROOT, make_world
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
