@@ -33,6 +33,7 @@ def world(tmp_path_factory):
     world = make_world(tmp_path_factory.mktemp("world"))
     runs = world["root"] / "runs"
     world["runs"] = runs
+    threads = torch.get_num_threads()  # the stages below run with --threads 1: restore the process's setting
     for argv in ([*TRAIN, "--out", str(runs / "train")],
                  ["search", "--size", "tiny", "--task", "toy", "--weights", str(runs / "train/weights.safetensors"),
                   "--out", str(runs / "search")],
@@ -40,6 +41,7 @@ def world(tmp_path_factory):
                   str(runs / "search/best.json"), "--out", str(runs / "export")],
                  ["evaluate", "--model", str(runs / "export/model.safetensors"), "--out", str(runs / "eval.json")]):
         assert cli(world, argv) == 0
+    torch.set_num_threads(threads)
     return world
 
 
