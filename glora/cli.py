@@ -1,14 +1,20 @@
 """``python -m glora <stage>``: the command line that users and Snakemake rules call.
 
-Each stage parses its arguments and calls one library function; no logic lives here.
+Each stage parses its arguments and calls one library function; no logic lives here. Exit codes: 0 done; 1 a
+bug (with its traceback) or ``compare --strict`` finding cells outside their tolerance or missing; 2 bad input
+(:class:`glora.errors.GloraError`, one ``error: ...`` line naming the file/line/key and the fix; also a bad
+command line); 3 a NaN/inf loss. ``GLORA_TRACEBACK=1`` also prints the traceback of a ``GloraError``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+from glora.errors import ConfigError, GloraError
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -25,7 +31,10 @@ def _space(args: argparse.Namespace) -> int:
     from glora.models import create_backbone
 
     model = create_backbone(args.backbone, num_classes=args.num_classes)
-    names = glora.apply_glora(model, ranks=args.ranks)
+    try:
+        names = glora.apply_glora(model, ranks=args.ranks)
+    except ValueError as err:  # the ranks' checks
+        raise ConfigError(f"--ranks: {err}") from err
     space = glora.SearchSpace.from_model(model)
     print(json.dumps({"backbone": args.backbone, "ranks": args.ranks, "layers": len(names),
                       "subnets": str(space.size()), "min_params": space.min_params(),
@@ -48,8 +57,11 @@ def _data_check(args: argparse.Namespace) -> int:
 def _data_mini(args: argparse.Namespace) -> int:
     from glora.data.mini import generate
 
-    summary = generate(args.out, seed=args.seed, upstream_per_class=args.upstream_per_class,
-                       quiet=args.quiet or not sys.stderr.isatty())
+    try:
+        summary = generate(args.out, seed=args.seed, upstream_per_class=args.upstream_per_class,
+                           quiet=args.quiet or not sys.stderr.isatty())
+    except ValueError as err:  # the generator checks --out (a foreign folder) with ValueErrors of its own
+        raise ConfigError(f"data mini: {err}") from err
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -103,7 +115,7 @@ def _setup(args: argparse.Namespace) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         handlers=handlers, force=True)
     args.quiet = args.quiet or not sys.stderr.isatty()
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -112,13 +124,12 @@ def _setup(args: argparse.Namespace) -> dict:
 
 def _run(args: argparse.Namespace):
     from glora.experiment import Run
-
     from glora.methods.registry import get_method
 
     choices = getattr(args, "choices", None)
     retrained = choices is not None and get_method(args.method).retrain
     if choices is not None and args.func is _train and not retrained:
-        raise ValueError(f"train --choices is for methods retrained after their search (NOAH), not {args.method!r}")
+        raise ConfigError(f"train --choices is for methods retrained after their search (NOAH), not {args.method!r}")
     return Run(method=args.method, task=args.task, seed=args.seed, size=args.size, family=args.family,
                shot=args.shot, choices=str(choices) if retrained else None)
 
@@ -137,7 +148,7 @@ def _train(args: argparse.Namespace) -> int:
     config = _setup(args)
     metrics = run_train(config, _run(args), args.out, device=args.device, quiet=args.quiet)
     print(json.dumps({k: metrics[k] for k in ("method", "size", "task", "seed", "final_train_loss",
-                                              "final_val_acc", "trainable_params", "wall_s")}))
+                                              "final_val_acc", "trainable_params")}))
     return 0
 
 
@@ -147,8 +158,7 @@ def _search(args: argparse.Namespace) -> int:
     config = _setup(args)
     result = run_search(config, _run(args), args.weights, args.out, budget_m=args.budget, device=args.device,
                         quiet=args.quiet)
-    print(json.dumps({k: result[k] for k in ("task", "size", "budget_m", "val_acc", "params", "candidates_scored",
-                                             "wall_s")}))
+    print(json.dumps({k: result[k] for k in ("task", "size", "budget_m", "val_acc", "params", "candidates_scored")}))
     return 0
 
 
@@ -211,7 +221,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from glora.paper.compare import run_compare, write_golden
+    from glora.paper.compare import STATUSES, missing_cells, run_compare, write_golden
     from glora.workflow import results
 
     config = _setup(args)
@@ -221,11 +231,19 @@ def _compare(args: argparse.Namespace) -> int:
         for path in write_golden(tables, args.write_golden):
             print(path)
         return 0
-    deltas = run_compare(config, tables, args.out or folder / "compare", strict=args.strict)
+    out = args.out or folder / "compare"
+    deltas = run_compare(config, tables, out, strict=args.strict)
     counts = deltas["status"].value_counts().to_dict()
-    print(json.dumps({"within": counts.get("within", 0), "outside": counts.get("outside", 0),
-                      "missing": counts.get("missing", 0)}))
-    return 1 if args.strict and counts.get("outside", 0) else 0
+    print(json.dumps({status: counts.get(status, 0) for status in STATUSES}))
+    outside, missing = counts.get("outside", 0), counts.get("missing", 0)
+    if args.strict and (outside or missing):
+        problems = [f"{outside} cell(s) outside their tolerance"] if outside else []
+        if missing:
+            problems.append(f"{missing} cell(s) of enabled experiments missing ({'; '.join(missing_cells(deltas, 20))})"
+                            ": their results were never produced; run the workflow to the end")
+        print(f"error: compare --strict: {', '.join(problems)}; see {out / 'summary.md'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -249,7 +267,7 @@ def _llm_train(args: argparse.Namespace) -> int:
     metrics = run_llm_train(config, args.method, args.model, args.data, args.out, fmt=args.format,
                             device=args.device, quiet=args.quiet)
     print(json.dumps({k: metrics[k] for k in ("method", "trainable_params", "optimizer_steps", "first_step_loss",
-                                              "final_step_loss", "wall_s")}))
+                                              "final_step_loss")}))
     return 0
 
 
@@ -259,7 +277,7 @@ def _llm_search(args: argparse.Namespace) -> int:
     config = _setup(args)
     result = run_llm_search(config, args.model, args.weights, args.eval_data, args.out, device=args.device,
                             quiet=args.quiet)
-    print(json.dumps({k: result[k] for k in ("val_score", "val_scores", "params", "candidates_scored", "wall_s")}))
+    print(json.dumps({k: result[k] for k in ("val_score", "val_scores", "params", "candidates_scored")}))
     return 0
 
 
@@ -296,8 +314,37 @@ def _llm_mini(args: argparse.Namespace) -> int:
 
 def _limit(text: str) -> int | float:
     """lm-eval's limit: an int (documents per task) or a float below 1 (a fraction of them)."""
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of documents or a fraction, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return int(value) if value >= 1 and value == int(value) else value
+
+
+def _int_at_least(least: int):
+    """An argparse type: an integer >= ``least``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int, _seed = _int_at_least(1), _int_at_least(0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one ``error: ...`` line (exit 2) instead of the usage block and a line."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
 
 
 def _common(parser: argparse.ArgumentParser, *, device_default: str = "auto") -> None:
@@ -310,7 +357,8 @@ def _common(parser: argparse.ArgumentParser, *, device_default: str = "auto") ->
                         help="auto, cpu, cuda or cuda:N (default: %(default)s); on a multi-GPU machine without "
                              "SLURM, auto/cuda claim one free GPU through a lock file")
     parser.add_argument("--log", type=Path, help="also write the log to this file")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (Snakemake passes the rule's threads)")
+    parser.add_argument("--threads", type=_positive_int,
+                        help="CPU threads for torch, >= 1 (Snakemake passes the rule's threads)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars (also when stderr is not a TTY)")
 
 
@@ -321,21 +369,21 @@ def _run_args(parser: argparse.ArgumentParser, *, method: bool = True) -> None:
         parser.add_argument("--method", default="glora", help="a search-based method (default: %(default)s)")
     parser.add_argument("--size", help="GLoRA only: a name from config glora.sizes (ranks and budget)")
     parser.add_argument("--task", required=True, help="task (VTAB-1K folder) or few-shot dataset")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0)
     parser.add_argument("--family", default="vtab", choices=["vtab", "fewshot"])
-    parser.add_argument("--shot", type=int, help="few-shot family: shots per class (1, 2, 4, 8, 16)")
+    parser.add_argument("--shot", type=_positive_int, help="few-shot family: shots per class (1, 2, 4, 8, 16)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m glora", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m glora", description=__doc__.splitlines()[0])
     stages = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     demo = stages.add_parser("demo", help="train, search, merge and verify GLoRA on a synthetic task (~1 min, CPU)")
     demo.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder (default: %(default)s)")
-    demo.add_argument("--epochs", type=int, default=15, help="supernet epochs (default: %(default)s)")
-    demo.add_argument("--candidates", type=int, default=16, help="subnets sampled (default: %(default)s)")
+    demo.add_argument("--epochs", type=_positive_int, default=15, help="supernet epochs (default: %(default)s)")
+    demo.add_argument("--candidates", type=_positive_int, default=16, help="subnets sampled (default: %(default)s)")
     demo.add_argument("--budget-m", type=float, default=0.05, help="cap on adapter parameters, millions")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=_seed, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
@@ -352,15 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
     mini = data_stages.add_parser("mini", help="generate the embedded mini suite (upstream set, VTAB-style "
                                                "tasks, few-shot and domain-generalisation sets)")
     mini.add_argument("--out", required=True, type=Path, help="output folder")
-    mini.add_argument("--seed", type=int, default=0)
-    mini.add_argument("--upstream-per-class", type=int, default=100, help="upstream images per class")
+    mini.add_argument("--seed", type=_seed, default=0)
+    mini.add_argument("--upstream-per-class", type=_positive_int, default=100, help="upstream images per class")
     mini.add_argument("--quiet", action="store_true", help="no progress bars")
     mini.set_defaults(func=_data_mini)
 
     space = stages.add_parser("space", help="size and parameter range of a backbone's GLoRA search space")
     space.add_argument("--backbone", default="vit_base_patch16_224.orig_in21k", help="a name from glora.models")
     space.add_argument("--ranks", type=int, nargs="+", default=[8, 4], help="LoRA ranks (default: 8 4)")
-    space.add_argument("--num-classes", type=int, default=100)
+    space.add_argument("--num-classes", type=_positive_int, default=100)
     space.set_defaults(func=_space)
     ckpt = stages.add_parser("checkpoint", help="check that a local checkpoint loads into a backbone (and report it)")
     ckpt.add_argument("--backbone", required=True, help="a name from glora.models.BACKBONES")
@@ -454,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--tables", type=Path, help="folder of our tables (default: results/<name>/tables)")
     compare.add_argument("--out", type=Path, help="folder for deltas.csv and summary.md (default: "
                                                   "results/<name>/compare)")
-    compare.add_argument("--strict", action="store_true", help="exit 1 when a cell is outside its tolerance")
+    compare.add_argument("--strict", action="store_true", help="exit 1 when a cell is outside its tolerance or a "
+                         "cell of an enabled experiment is missing (listed)")
     compare.add_argument("--write-golden", type=Path, metavar="FOLDER",
                          help="instead: copy the tables into FOLDER as golden values (to commit)")
     _common(compare)
@@ -531,15 +580,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from glora.train import NonFiniteLoss
+def _terminated(signum, frame):
+    """SIGTERM (Snakemake stopping its jobs, ``kill``, a scheduler) unwinds like Ctrl-C: temporary files of
+    writes under way are removed, finished outputs stay."""
+    raise SystemExit(128 + signum)
 
+
+def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return args.func(args)
-    except ValueError as err:
+    except GloraError as err:
+        if os.environ.get("GLORA_TRACEBACK"):
+            import traceback
+
+            traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except NonFiniteLoss as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
+        return err.exit_code
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
+
+from glora.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
@@ -39,18 +41,65 @@ def schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
-def validate_config(config: dict, source: str = "config") -> dict:
-    """Fill in defaults in place and check ``config``; a ``ValueError`` names the offending key and the fix."""
+#: ``locate(keys)``: where the key path (e.g. ``["train", "epochs"]``) is set, ``file:line`` or ``--set ...``
+Locator = Callable[[Sequence[str | int]], str | None]
+
+
+def validate_config(config: dict, source: str = "config", locate: Locator | None = None) -> dict:
+    """Fill in defaults in place and check ``config`` against the schema, then the options of every method
+    (:func:`check_method_options`); a :class:`ConfigError` names the offending key (and, with ``locate``, the
+    file and line that set it) and the fix."""
     validator = _Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
         for err in errors[:10]:
+            keys = list(err.absolute_path)
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+                keys += sorted(set(err.instance) - set(err.schema.get("properties", {})))[:1]
+            at = locate(keys) if locate else None
             where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-            lines.append(f"  {where}: {err.message}")
-        raise ValueError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
-                         f"\nallowed keys and types: {SCHEMA_PATH}")
+            lines.append(f"  {at + ': ' if at else ''}{where}: {err.message}")
+        raise ConfigError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
+                          f"\nallowed keys and types: {SCHEMA_PATH}")
+    check_method_options(config, source, locate)
     return config
+
+
+def _yaml_line(text: str, keys: Sequence[str | int]) -> int | None:
+    """The line of ``text`` (YAML) where the key path ``keys`` is set, or None."""
+    node, line = yaml.compose(text), None
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            found = (node.value[key], node.value[key])
+        else:
+            found = None
+        if found is None:
+            return None
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
+
+
+def locator(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> Locator:
+    """Where a key path is set: the last ``--set`` that sets it (or a mapping above it), else the last of the
+    configuration files ``paths`` (in the order they are applied) that sets it, as ``file:line``."""
+    files = [(Path(p), Path(p).read_text()) for p in paths]
+
+    def locate(keys: Sequence[str | int]) -> str | None:
+        wanted = [str(k) for k in keys]
+        for text in reversed(overrides):
+            key = text.partition("=")[0].split(".")
+            if wanted[:len(key)] == key:
+                return f"--set {text}"
+        for path, text in reversed(files):
+            line = _yaml_line(text, keys)
+            if line is not None:
+                return f"{path}:{line}"
+        return None
+
+    return locate
 
 
 def merge(base: dict, overlay: Mapping) -> dict:
@@ -67,8 +116,13 @@ def parse_override(text: str) -> dict:
     """``"a.b=value"`` (value parsed as YAML) as the nested mapping ``{"a": {"b": value}}``."""
     key, sep, value = text.partition("=")
     if not sep or not key or not all(key.split(".")):
-        raise ValueError(f"--set expects KEY=VALUE with a dotted key (e.g. paths.checkpoint=ckpt.npz), got {text!r}")
-    nested: dict = yaml.safe_load(value) if value else None
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted key (e.g. paths.checkpoint=ckpt.npz), got {text!r}")
+    try:
+        nested: dict = yaml.safe_load(value) if value else None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"--set {text}: the value of {key} is not valid YAML ({problem}); close brackets and "
+                          f"quotes, e.g. --set 'train.epochs=5' or --set 'experiments.vtab.seeds=[0, 1]'") from None
     for part in reversed(key.split(".")):
         nested = {part: nested}
     return nested
@@ -78,24 +132,27 @@ def load_config(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> d
     """The validated configuration of ``paths`` applied in order (the first is the base), then ``overrides``
     (``KEY=VALUE`` strings, see :func:`parse_override`)."""
     if not paths:
-        raise ValueError("no configuration given: pass --config config.yaml (and overlays such as "
-                         "--config config/mini.yaml)")
+        raise ConfigError("no configuration given: pass --config config.yaml (and overlays such as "
+                          "--config config/mini.yaml)")
     config: dict = {}
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"configuration file {path} does not exist")
+            raise ConfigError(f"configuration file {path} does not exist")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise ValueError(f"configuration file {path} is not valid YAML: {err}") from None
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"configuration file {where}: not valid YAML ({problem}); fix that line") from None
         if not isinstance(data, dict):
-            raise ValueError(f"configuration file {path} must hold a mapping of keys, got {type(data).__name__}")
+            raise ConfigError(f"configuration file {path} must hold a mapping of keys, got {type(data).__name__}")
         merge(config, data)
     for text in overrides:
         merge(config, parse_override(text))
     source = " + ".join([str(p) for p in paths] + [f"--set {t}" for t in overrides])
-    return validate_config(config, source=source)
+    return validate_config(config, source=source, locate=locator(paths, overrides))
 
 
 def config_hash(config: Mapping) -> str:
@@ -107,7 +164,7 @@ def glora_size(config: Mapping, name: str) -> dict:
     """The entry of ``glora.sizes`` called ``name`` (ranks, budget_m)."""
     sizes = {s["name"]: s for s in config["glora"]["sizes"]}
     if name not in sizes:
-        raise ValueError(f"unknown GLoRA size {name!r}; config glora.sizes has {sorted(sizes)}")
+        raise ConfigError(f"unknown GLoRA size {name!r}; config glora.sizes has {sorted(sizes)}")
     return sizes[name]
 
 
@@ -142,6 +199,46 @@ NOT_SETTINGS = ("overrides", "lr_per_task", "seeds", "baseline_epochs", "superne
 
 #: keys of ``methods.<name>`` that are not keyword arguments of the method's ``apply``
 METHOD_META_KEYS = ("per_task", "budget_m")
+#: keyword arguments of a method's ``apply`` that the pipeline sets itself, never ``methods.<name>``
+PIPELINE_KWARGS = {"glora": {"ranks": "GLoRA's ranks come from glora.sizes"},
+                   "noah": {"subnet": "NOAH's subnet comes from its search (train --choices)"}}
+
+
+def method_options(method: str) -> list[str]:
+    """The keys ``methods.<method>`` (and its ``per_task`` entries) may set: the keyword arguments of the
+    method's ``apply`` after the model, less those the pipeline sets itself."""
+    import inspect
+
+    from glora.methods.registry import get_method
+
+    params = list(inspect.signature(get_method(method).apply).parameters.values())[1:]
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name not in PIPELINE_KWARGS.get(method, {})]
+
+
+def check_method_options(config: Mapping, source: str = "config", locate: Locator | None = None) -> None:
+    """Refuse, when the configuration is loaded (and when Snakemake plans), a ``methods.<name>`` entry for an
+    unregistered method or a key, there or under ``per_task.<task>``, that the method does not take, naming the
+    method, the key and the valid keys. (The values are checked by the method when a job applies it.)"""
+    from glora.methods.registry import METHODS
+
+    for method, entry in (config.get("methods") or {}).items():
+        if method not in METHODS:
+            at = (locate(["methods", method]) if locate else None) or source
+            raise ConfigError(f"{at}: methods.{method}: unknown method; registered: {sorted(METHODS)}")
+        valid = method_options(method)
+        places = [(["methods", method], {k for k in entry if k not in METHOD_META_KEYS})]
+        places += [(["methods", method, "per_task", task], set(keys))
+                   for task, keys in entry.get("per_task", {}).items()]
+        for keys_at, keys in places:
+            unknown = sorted(keys - set(valid))
+            if unknown:
+                where = ".".join(keys_at)
+                at = (locate([*keys_at, unknown[0]]) if locate else None) or source
+                reserved = [PIPELINE_KWARGS[method][k] for k in unknown if k in PIPELINE_KWARGS.get(method, {})]
+                raise ConfigError(f"{at}: {where} has unknown key(s) {unknown}; {method} takes {valid}"
+                                  f"{' and ' + ', '.join(METHOD_META_KEYS) if where.count('.') == 1 else ''}"
+                                  f"{'; ' + '; '.join(reserved) if reserved else ''}")
 
 
 def method_settings(config: Mapping, method: str, task: str | None = None) -> dict:

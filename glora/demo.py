@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import glora
+from glora.errors import ConfigError
 from glora.models import create_backbone
 
 
@@ -73,7 +74,7 @@ def run_demo(out: Path, epochs: int = 15, candidates: int = 16, budget_m: float 
         if best is None or acc > best[0]:
             best = (acc, params, choices)
     if best is None:
-        raise ValueError(f"no sampled subnet fits budget_m={budget_m}; raise it")
+        raise ConfigError(f"no sampled subnet fits budget_m={budget_m}; raise it")
 
     glora.set_choices(model, best[2])
     merged = glora.merge_glora(model, best[2])

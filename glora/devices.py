@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from glora.errors import ConfigError, GloraError
+
 if TYPE_CHECKING:
     import torch
 
@@ -48,6 +50,10 @@ class GpuClaim:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+class NoFreeGpu(GloraError, RuntimeError):
+    """Every GPU lock stayed held while waiting; the message names the holders."""
 
 
 def default_lock_dir() -> Path:
@@ -89,7 +95,7 @@ def claim_gpu(count: int, lock_dir: str | Path | None = None, wait_s: float = 0,
             break
         time.sleep(min(poll_s, left))
     holders = {i: (lock_dir / f"gpu{i}.lock").read_text().strip() or "?" for i in range(count)}
-    raise RuntimeError(
+    raise NoFreeGpu(
         f"no free GPU: all {count} GPU locks in {lock_dir} are held "
         f"({', '.join(f'gpu{i}: {h}' for i, h in holders.items())}) after waiting {wait_s:g}s; "
         "lower --resources gpu=N or free a GPU"
@@ -114,21 +120,21 @@ def resolve_device(
     if spec.startswith("cuda:") and spec[5:].isdigit():
         index = int(spec[5:])
     elif spec not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {spec!r}: expected auto, cpu, cuda or cuda:N")
+        raise ConfigError(f"unknown device {spec!r}: expected auto, cpu, cuda or cuda:N")
     if spec == "cpu":
         return torch.device("cpu")
     n = _cuda_count() if count is None else count
     if n == 0:
         if spec == "auto":
             return torch.device("cpu")
-        raise ValueError(
+        raise ConfigError(
             f"--device {spec} but no CUDA device is visible (CUDA_VISIBLE_DEVICES="
             f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}, torch CUDA build {torch.version.cuda}); "
             "use --device cpu or auto"
         )
     if index is not None:  # an explicit choice: the caller manages sharing
         if index >= n:
-            raise ValueError(f"--device {spec} but only {n} CUDA device(s) are visible")
+            raise ConfigError(f"--device {spec} but only {n} CUDA device(s) are visible")
         _HOW = "explicit"
         return torch.device(f"cuda:{index}")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

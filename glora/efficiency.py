@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from glora.atomic import write_csv, write_json
+from glora.errors import ConfigError
 
 BACKBONE_ROW = "backbone"
 
@@ -46,7 +47,8 @@ def deployed(config: Mapping, method: str, backbone: str, num_classes: int, task
         choices = next((c for c in (space.sample(rng) for _ in range(200)) if space.count_params(c) <= budget),
                        None)
         if choices is None:
-            raise ValueError(f"no random {method} subnet fits {budget / 1e6:g}M parameters in 200 draws")
+            raise ConfigError(f"no random {method} subnet fits {budget / 1e6:g}M parameters in 200 draws; raise "
+                              f"{'glora.sizes[0].budget_m' if method == 'glora' else f'methods.{method}.budget_m'}")
         context["choices"] = choices
         if spec.retrain:  # deployed as the retrained subnet, built at its own sizes
             model = create_backbone(backbone, num_classes=num_classes)

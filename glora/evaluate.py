@@ -8,7 +8,6 @@ show that re-parameterisation changes nothing.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,13 +15,36 @@ import torch
 from torch import nn
 
 from glora.atomic import write_json
+from glora.errors import ConfigError, WeightsError
+
+#: what evaluate reads from an export's card.json
+CARD_KEYS = {"backbone": str, "num_classes": int, "run": dict, "merged": bool, "method_kwargs": dict}
 
 
 def read_card(model_path: str | Path) -> dict:
+    """The ``card.json`` beside an exported model; a :class:`WeightsError` names a missing, unreadable or
+    incomplete card."""
     card_path = Path(model_path).with_name("card.json")
     if not Path(model_path).is_file() or not card_path.is_file():
-        raise ValueError(f"{model_path} or its card {card_path} does not exist; run `python -m glora export` first")
-    return json.loads(card_path.read_text())
+        raise WeightsError(f"{model_path} or its card {card_path} does not exist; run `python -m glora export` "
+                           "first")
+    fix = "re-run `python -m glora export` for this run"
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"card {card_path} is not valid JSON ({err}); {fix}") from None
+    if not isinstance(card, dict):
+        raise WeightsError(f"card {card_path} must hold a JSON object, got {type(card).__name__}; {fix}")
+    wrong = [f"{key} ({kind.__name__})" for key, kind in CARD_KEYS.items() if not isinstance(card.get(key), kind)]
+    if wrong:
+        raise WeightsError(f"card {card_path} lacks or mistypes {', '.join(wrong)}; {fix}")
+    from glora.experiment import Run
+
+    try:
+        Run(**card["run"])
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"card {card_path}: 'run' is not a run of this version ({err}); {fix}") from None
+    return card
 
 
 def load_exported(model_path: str | Path, card: Mapping) -> nn.Module:
@@ -38,10 +60,14 @@ def load_exported(model_path: str | Path, card: Mapping) -> nn.Module:
     for name in card.get("added_biases", []):  # merged C/E terms of linears built without a bias (Swin's reductions)
         layer = model.get_submodule(name)
         layer.bias = nn.Parameter(torch.zeros(layer.out_features))
-    missing, unexpected = load_model(model, str(model_path), strict=False)
+    try:
+        missing, unexpected = load_model(model, str(model_path), strict=False)
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own types: a truncated or corrupt file, other shapes
+        raise WeightsError(f"{model_path} cannot be loaded as an exported {card['backbone']} model "
+                           f"({type(err).__name__}: {err}); re-run `python -m glora export` for this run") from None
     if missing or unexpected:
-        raise ValueError(f"{model_path} does not fit {card['backbone']}: missing {sorted(missing)[:10]}, "
-                         f"unexpected {sorted(unexpected)[:10]}")
+        raise WeightsError(f"{model_path} does not fit {card['backbone']}: missing {sorted(missing)[:10]}, "
+                           f"unexpected {sorted(unexpected)[:10]}")
     return model.eval()
 
 
@@ -68,15 +94,14 @@ def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, ta
     from glora.methods.glora import set_choices
     from glora.provenance import provenance
 
-    began = time.perf_counter()
     card = read_card(model_path)
     run = Run(**card["run"])
     device = resolve_device(device)
     amp = config["train"]["amp"] and device.type == "cuda"
     model = load_exported(model_path, card).to(device)
     if card["backbone"] != config["backbone"]:  # the test images get the exported backbone's input transform
-        raise ValueError(f"{model_path} is a {card['backbone']} model but the configuration's backbone is "
-                         f"{config['backbone']}; pass --set backbone={card['backbone']} (and its paths.checkpoint)")
+        raise ConfigError(f"{model_path} is a {card['backbone']} model but the configuration's backbone is "
+                          f"{config['backbone']}; pass --set backbone={card['backbone']} (and its paths.checkpoint)")
     test_set = open_split(config, run, "test")
     test = batches(config, test_set, 256, device, shuffle=False, augmented=False, quiet=quiet)
     preds, labels = predict(model, test, amp=amp)
@@ -96,7 +121,6 @@ def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, ta
         preds, labels = predict(model, batches(config, data, 256, device, shuffle=False, augmented=False,
                                                quiet=quiet), amp=amp)
         result.setdefault("targets", {})[target] = scores(preds, labels, data.num_classes)
-    result.update(wall_s=round(time.perf_counter() - began, 1),
-                  provenance=provenance(config, seed=run.seed, device=device))
+    result.update(provenance=provenance(config, seed=run.seed, device=device))
     write_json(out, result)
     return result

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from glora.config import glora_size, method_settings
+from glora.config import check_method_options, glora_size, method_settings
 from glora.data import build
 from glora.data.loading import Batches
+from glora.errors import ConfigError, WeightsError
 from glora.methods.registry import Method, get_method
 from glora.models import create_backbone
 
@@ -44,29 +45,30 @@ class Run:
 
     def __post_init__(self):
         if self.family not in SPLITS:
-            raise ValueError(f"family {self.family!r} cannot be trained on; use one of {sorted(SPLITS)}")
+            raise ConfigError(f"family {self.family!r} cannot be trained on; use one of {sorted(SPLITS)}")
         if (self.family == "fewshot") != (self.shot is not None):
-            raise ValueError("--shot is required for the few-shot family and meaningless otherwise")
+            raise ConfigError("--shot is required for the few-shot family and meaningless otherwise")
         spec = get_method(self.method)
         if self.choices is not None and not spec.retrain:
-            raise ValueError(f"--choices at training time is for methods retrained after a search (NOAH); "
-                             f"{self.method!r} is not one")
+            raise ConfigError(f"--choices at training time is for methods retrained after a search (NOAH); "
+                              f"{self.method!r} is not one")
 
     @property
     def spec(self) -> Method:
         return get_method(self.method)
 
     def method_kwargs(self, config: Mapping) -> dict:
-        """Keyword arguments of the method's ``apply`` (GLoRA: the ranks of ``size``)."""
+        """Keyword arguments of the method's ``apply`` (GLoRA: the ranks of ``size``); ``methods.<method>`` is
+        checked here too, for configurations built without :func:`glora.config.load_config`."""
+        check_method_options({"methods": {self.method: config.get("methods", {}).get(self.method, {})}})
         if self.method == "glora":
             if self.size is None:
-                raise ValueError(f"GLoRA needs --size, one of {[s['name'] for s in config['glora']['sizes']]}")
+                raise ConfigError(f"GLoRA needs --size, one of {[s['name'] for s in config['glora']['sizes']]}")
             ranks = list(glora_size(config, self.size)["ranks"])
             return {**method_settings(config, "glora", self.task), "ranks": ranks}
         if self.size is not None:
-            raise ValueError(f"--size applies to GLoRA only, not to {self.method!r}")
+            raise ConfigError(f"--size applies to GLoRA only, not to {self.method!r}")
         kwargs = method_settings(config, self.method, self.task)
-        check_kwargs(self.method, kwargs)
         if self.choices is not None:
             from glora.export import read_choices
 
@@ -79,18 +81,6 @@ class Run:
         if self.choices is not None:
             out["choices"] = self.choices
         return out
-
-
-def check_kwargs(method: str, kwargs: Mapping) -> None:
-    """Refuse ``methods.<method>`` keys that its ``apply`` does not take, listing the ones it does."""
-    import inspect
-
-    params = inspect.signature(get_method(method).apply).parameters
-    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(f"config methods.{method} has unknown key(s) {unknown}; {method} takes {accepted} "
-                         "(and per_task, budget_m)")
 
 
 def data_root(config: Mapping, family: str) -> Path:
@@ -121,14 +111,19 @@ def build_model(config: Mapping, run: Run, num_classes: int, *, drop_path: float
     """
     model = create_backbone(config["backbone"], num_classes=num_classes, checkpoint=config["paths"]["checkpoint"],
                             drop_path_rate=drop_path)
-    run.spec.apply(model, **run.method_kwargs(config))
+    kwargs = run.method_kwargs(config)
+    try:
+        run.spec.apply(model, **kwargs)
+    except ValueError as err:  # a method's checks of its option values (rank 0, a backbone it cannot adapt...)
+        where = f"methods.{run.method}" + (f" or glora.sizes ({run.size})" if run.size else "")
+        raise ConfigError(f"{run.method} with {kwargs} on {config['backbone']}: {err}; fix {where}") from err
     if weights is not None:
         meta = run.spec.load(model, weights)
         saved = json.loads(meta.get("run", "{}"))
         mismatch = {k: (saved.get(k), v) for k, v in run.to_dict().items()
                     if k in saved and k != "seed" and saved[k] != v}
         if mismatch:
-            raise ValueError(f"{weights} was trained for another run: {mismatch} (file, requested)")
+            raise WeightsError(f"{weights} was trained for another run: {mismatch} (file, requested)")
     return model
 
 

@@ -9,13 +9,13 @@ is exported as its adapted model, and the card says so.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from glora.atomic import atomic_path, write_json
+from glora.atomic import write_json
+from glora.errors import ConfigError, WeightsError
 
 #: the largest |plain - adapted| logit difference accepted, relative to the largest |logit|
 TOLERANCE = 1e-4
@@ -25,12 +25,17 @@ def read_choices(path: str | Path) -> dict:
     """Choices from a search's ``best.json`` (its ``choices`` key) or a plain ``{layer: choice}`` JSON file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"choices file {path} does not exist; run `python -m glora search` first")
+        raise WeightsError(f"choices file {path} does not exist; run `python -m glora search` first")
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"choices file {path} is not valid JSON: {err}") from None
-    return data["choices"] if isinstance(data, dict) and "choices" in data else data
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"choices file {path} is not valid JSON ({err}); re-run `python -m glora search`") \
+            from None
+    choices = data["choices"] if isinstance(data, dict) and "choices" in data else data
+    if not isinstance(choices, dict):
+        raise WeightsError(f"choices file {path} holds no {{layer: choice}} mapping (a search's best.json has one "
+                           "under 'choices'); re-run `python -m glora search`")
+    return choices
 
 
 def num_classes_of(weights: str | Path) -> int:
@@ -38,8 +43,8 @@ def num_classes_of(weights: str | Path) -> int:
     from glora.weights import read_safetensors
 
     _, meta = read_safetensors(weights)
-    if "num_classes" not in meta:
-        raise ValueError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
+    if not meta.get("num_classes", "").isdigit():
+        raise WeightsError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
     return int(meta["num_classes"])
 
 
@@ -55,9 +60,9 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
     from glora.methods.glora import set_choices
     from glora.provenance import git_commit, provenance
     from glora.search_space import SearchSpace
+    from glora.weights import safetensors_path
 
     out = Path(out)
-    began = time.perf_counter()
     device = resolve_device(device)
     spec = run.spec
     model = build_model(config, run, num_classes_of(weights), weights=weights).to(device).eval()
@@ -66,12 +71,18 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
             "weights_sha256": sha256(Path(weights))}
     context = {}
     if spec.retrain and run.choices is None:
-        raise ValueError(f"{run.method} retrains its searched subnet: pass --choices (the search's best.json)")
+        raise ConfigError(f"{run.method} retrains its searched subnet: pass --choices (the search's best.json)")
     if spec.search_based and not spec.retrain:
         if choices is None:
-            raise ValueError(f"{run.method} is search-based: pass --choices (the search's best.json)")
+            raise ConfigError(f"{run.method} is search-based: pass --choices (the search's best.json)")
         space = SearchSpace.from_model(model)
-        context["choices"] = space.validate(read_choices(choices))
+        try:
+            context["choices"] = space.validate(read_choices(choices))
+        except WeightsError:
+            raise
+        except ValueError as err:  # a layer or option this supernet does not have
+            raise WeightsError(f"choices file {choices} does not fit this {run.method} supernet: {err}; was it "
+                               "searched on these weights?") from None
         set_choices(model, context["choices"])
         card.update(choices=context["choices"], adapter_params=space.count_params(context["choices"]),
                     choices_file=str(choices))
@@ -100,9 +111,8 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
                          f"(allowed {TOLERANCE * scale:.3g}) on {len(x)} validation images; not written")
     card.update(verified_images=len(x), max_abs_logit_diff=diff,
                 inference_params=sum(p.numel() for p in plain.parameters()),
-                source_commit=git_commit(), wall_s=round(time.perf_counter() - began, 1),
-                provenance=provenance(config, seed=run.seed, device=device))
-    with atomic_path(out / "model.safetensors") as tmp:
+                source_commit=git_commit(), provenance=provenance(config, seed=run.seed, device=device))
+    with safetensors_path(out / "model.safetensors") as tmp:
         save_model(plain.cpu(), str(tmp), metadata={"card": "card.json", "backbone": config["backbone"]})
     write_json(out / "card.json", card)
     return card

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from glora.atomic import sha256
+from glora.errors import ConfigError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,11 @@ BACKBONES: dict[str, Backbone] = {
 
 
 def get_backbone(name: str) -> Backbone:
-    """The record for ``name``; a ``ValueError`` lists the known names."""
+    """The record for ``name``; a :class:`ConfigError` lists the known names."""
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}") from None
+        raise ConfigError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}") from None
 
 
 def create_backbone(name: str, num_classes: int, checkpoint: str | Path | None = None, **kwargs) -> nn.Module:
@@ -107,7 +108,7 @@ NPZ_PREFIXES = ("", "opt/target/", "params/", "params/img/")  # where timm's _lo
 _MAX_KEYS = 10
 
 
-class CheckpointError(ValueError):
+class CheckpointError(WeightsError):
     """A checkpoint file that cannot be loaded into a model (the CLI prints it as ``error: ...``)."""
 
 

@@ -8,16 +8,17 @@ Same loop as downstream training (:func:`glora.train.fit`): resumable, seeded pe
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from glora.atomic import atomic_path, write_csv, write_json
+from glora.atomic import write_csv, write_json
 from glora.data.lists import ImageList
 from glora.data.loading import Batches
 from glora.data.transforms import vtab_transform
+from glora.errors import ConfigError, DataError
 from glora.models import create_backbone, get_backbone
 from glora.train import ROW_FIELDS, derive_seed, fingerprint_of, fit, seed_everything
+from glora.weights import safetensors_path
 
 
 def upstream_split(root: Path, split: str, backbone: str) -> ImageList:
@@ -25,8 +26,8 @@ def upstream_split(root: Path, split: str, backbone: str) -> ImageList:
     upstream = Path(root) / "upstream"
     classes_file = upstream / "classes.json"
     if not classes_file.is_file():
-        raise ValueError(f"{classes_file} does not exist: {root} is not a generated mini suite; "
-                         f"run `python -m glora data mini --out {root}`")
+        raise DataError(f"{classes_file} does not exist: {root} is not a generated mini suite; "
+                        f"run `python -m glora data mini --out {root}`")
     classes = json.loads(classes_file.read_text())
     return ImageList.from_list(upstream / f"{split}.txt", upstream, vtab_transform(get_backbone(backbone)),
                                num_classes=len(classes), classes=[str(c) for c in classes])
@@ -44,8 +45,7 @@ def run_pretrain(config: Mapping, data: str | Path, out: str | Path, *, device: 
 
     out = Path(out)
     if out.suffix != ".safetensors":
-        raise ValueError(f"--out must end in .safetensors (the format downstream stages load), got {out}")
-    began = time.perf_counter()
+        raise ConfigError(f"--out must end in .safetensors (the format downstream stages load), got {out}")
     settings = dict(config["pretrain"])
     device = resolve_device(device)
     train_set, val_set = upstream_split(data, "train", config["backbone"]), upstream_split(data, "val",
@@ -62,15 +62,13 @@ def run_pretrain(config: Mapping, data: str | Path, out: str | Path, *, device: 
     result = fit(model, train, val, {**settings, "eval_every": 1}, seed=settings["seed"],
                  checkpoint=Path(f"{stem}.resume.pt"), fingerprint=fingerprint_of(settings, config["backbone"]),
                  quiet=quiet, desc=f"pretrain {config['backbone']}")
-    with atomic_path(out) as tmp:
+    with safetensors_path(out) as tmp:
         save_model(model.cpu(), str(tmp), metadata={"backbone": config["backbone"],
                                                     "num_classes": str(train_set.num_classes)})
     write_csv(f"{stem}.epochs.csv", result.rows, ROW_FIELDS)
     metrics = {"stage": "pretrain", "backbone": config["backbone"], "upstream_classes": train_set.num_classes,
                "train_images": len(train_set), "val_images": len(val_set), "settings": settings,
-               "final_val_acc": result.rows[-1]["val_acc"], "train_seconds": round(result.seconds, 1),
-               "resumed_from_epoch": result.resumed_from, "images_per_s": result.extra["images_per_s"],
-               "wall_s": round(time.perf_counter() - began, 1),
+               "final_val_acc": result.rows[-1]["val_acc"],
                "provenance": provenance(config, seed=settings["seed"], device=device)}
     write_json(f"{stem}.metrics.json", metrics)
     Path(f"{stem}.resume.pt").unlink(missing_ok=True)

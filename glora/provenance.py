@@ -1,8 +1,15 @@
-"""Where a result came from: configuration hash, git commit, package versions, seed, device, time."""
+"""Where a result came from: configuration hash, git commit, package versions, seed, device.
+
+Only facts that the command, the code and the machine determine are recorded, so that running the same
+command twice writes the same bytes. When and where exactly a job ran, how long it took and how fast it went
+(dates, host names, wall times, images/s) are volatile: they go to the log (``--log``; under Snakemake
+``results/<name>/logs/``) and Snakemake's ``results/<name>/benchmarks/`` TSVs, never into results. The rule and its
+two exceptions (Table 4's throughput, which is a measurement of speed, and the scheduler's allocation in the
+device record) are in docs/troubleshooting.md, "Identical runs, identical files".
+"""
 
 from __future__ import annotations
 
-import datetime
 import platform
 import subprocess
 from collections.abc import Mapping
@@ -36,11 +43,10 @@ def versions() -> dict[str, str | None]:
 
 
 def provenance(config: Mapping | None = None, *, seed: int | None = None, device=None) -> dict:
-    """The provenance block every stage writes into its JSON result."""
+    """The provenance block every stage writes into its JSON result (no date or host name: see above)."""
     from glora.config import config_hash
 
-    record = {"created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "git_commit": git_commit(), "versions": versions(), "host": platform.node()}
+    record = {"git_commit": git_commit(), "versions": versions()}
     if config is not None:
         record["config_hash"] = config_hash(config)
         record["suite"] = config.get("suite")

@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from glora.atomic import write_json
+from glora.errors import ConfigError, WeightsError
 from glora.methods.registry import METHODS
 from glora.search_space import SearchSpace
 
@@ -56,9 +57,9 @@ class Evolution:
                  settings: EvolutionSettings, *, state_path: Path | None = None, fingerprint: str = "",
                  quiet: bool = True):
         if cap < space.min_params() or cap <= 0:
-            raise ValueError(f"the budget of {cap / 1e6:g}M adapter parameters is below the smallest subnet that "
-                             f"adapts anything; the space holds {space.min_params():,} to {space.max_params():,} "
-                             "parameters -- raise budget_m")
+            raise ConfigError(f"the budget of {cap / 1e6:g}M adapter parameters is below the smallest subnet that "
+                              f"adapts anything; the space holds {space.min_params():,} to {space.max_params():,} "
+                              "parameters -- raise budget_m")
         self.space, self.evaluate, self.cap, self.settings = space, evaluate, cap, settings
         self.state_path, self.fingerprint, self.quiet = state_path, fingerprint, quiet
         self.slots = [(layer, t) for layer in space.names for t in space.layers[layer].options]
@@ -212,19 +213,19 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
 
     spec = run.spec
     if not spec.search_based:
-        raise ValueError(f"{run.method!r} trains one fixed configuration; only search-based methods "
-                         f"({', '.join(n for n, m in METHODS.items() if m.search_based)}) are searched")
+        raise ConfigError(f"{run.method!r} trains one fixed configuration; only search-based methods "
+                          f"({', '.join(n for n, m in METHODS.items() if m.search_based)}) are searched")
     out = Path(out)
     began = time.perf_counter()
     if not Path(weights).is_file():
         size_arg = f" --size {run.size}" if run.size else ""
-        raise ValueError(f"supernet weights {weights} do not exist; run `python -m glora train --method "
-                         f"{run.method}{size_arg} --task {run.task}` first")
+        raise WeightsError(f"supernet weights {weights} do not exist; run `python -m glora train --method "
+                           f"{run.method}{size_arg} --task {run.task}` first")
     size = glora_size(config, run.size) if run.method == "glora" else {}
     if budget_m is None:
         budget_m = size["budget_m"] if size else config["methods"].get(run.method, {}).get("budget_m")
     if budget_m is None:
-        raise ValueError(f"no parameter budget for {run.method}: set methods.{run.method}.budget_m or pass --budget")
+        raise ConfigError(f"no parameter budget for {run.method}: set methods.{run.method}.budget_m or pass --budget")
     settings = EvolutionSettings.from_config(config["search"])
     device = resolve_device(device)
     val_set = open_split(config, run, "val")
@@ -261,12 +262,12 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
         "candidates_scored": n, "best_index": best["index"], "best_generation": best["generation"],
         "val_acc": best["val_acc"], "params": best["params"], "params_m": round(best["params"] / 1e6, 4),
         "space_size": str(space.size()), "space_params": [space.min_params(), space.max_params()],
-        "seconds_per_candidate": {k.removesuffix("_s"): round(v / max(timing["count"], 1), 5)
-                                  for k, v in timing.items() if k != "count"},
-        "wall_s": round(time.perf_counter() - began, 1),
         "choices": search.choices(best["genes"]),
         "provenance": provenance(config, seed=settings.seed, device=device),
     }
     write_json(out / "best.json", result)
     (out / "search_state.json").unlink(missing_ok=True)
+    per = max(timing["count"], 1)
+    log.info("search %s %s: %d candidates in %.1f s (%.4f s merging and %.4f s scoring each, this process)",
+             run.method, run.task, n, time.perf_counter() - began, timing["merge_s"] / per, timing["eval_s"] / per)
     return result

@@ -26,14 +26,18 @@ from tqdm import tqdm
 
 from glora.atomic import save_torch
 from glora.data.loading import Batches, accuracy
+from glora.errors import GloraError
 
 log = logging.getLogger(__name__)
 
-ROW_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "seconds"]
+#: epochs.csv's columns; how long each epoch took is volatile and goes to the log (docs/troubleshooting.md)
+ROW_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_acc"]
 
 
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step and the checkpoint kept."""
+class NonFiniteLoss(GloraError, RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step and the checkpoint kept (exit 3)."""
+
+    exit_code = 3
 
 
 def derive_seed(seed: int, *keys: int) -> int:
@@ -157,17 +161,18 @@ def fit(model: nn.Module, train: Batches, val: Batches | None, settings: Mapping
             row["val_acc"] = accuracy(model, val, amp=amp)
         process_seconds += time.perf_counter() - began
         seconds += time.perf_counter() - began
-        row["seconds"] = round(seconds, 2)
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=row["val_acc"] if row["val_acc"] == "" else
                         f"{row['val_acc']:.3f}")
-        log.info("%s epoch %d/%d lr %.3g loss %.4f train_acc %.4f val_acc %s", desc, epoch + 1, epochs, lr,
-                 row["train_loss"], row["train_acc"], row["val_acc"])
+        log.info("%s epoch %d/%d lr %.3g loss %.4f train_acc %.4f val_acc %s (%.1f s)", desc, epoch + 1, epochs, lr,
+                 row["train_loss"], row["train_acc"], row["val_acc"], time.perf_counter() - began)
         if (epoch + 1) % settings.get("checkpoint_every", epochs) == 0 and epoch + 1 < epochs:
             last_saved = epoch + 1
             save_torch(checkpoint, {"fingerprint": fingerprint, "epoch": epoch + 1, "rows": rows,
                                     "seconds": seconds, "optimizer": optimizer.state_dict(),
                                     "trainable": {n: p.detach().cpu() for n, p in _trainable(model).items()}})
+    log.info("%s: %d epochs in %.1f s%s, %.1f images/s in this process", desc, epochs, seconds,
+             f" (resumed at epoch {start})" if start else "", images / process_seconds if process_seconds else 0)
     return FitResult(rows=rows, resumed_from=start, seconds=seconds, images=images,
                      extra={"images_per_s": round(images / process_seconds, 1) if process_seconds else None})
 
@@ -188,9 +193,10 @@ def run_train(config: Mapping, run, out: str | Path, *, device: str = "auto", qu
     """``python -m glora train``: train ``run`` (a :class:`glora.experiment.Run`) and write ``out``/
 
     ``weights.safetensors`` (the trainable tensors), ``metrics.json`` (summary + provenance) and
-    ``epochs.csv`` (epoch, lr, train loss/acc, val acc, seconds); ``resume.pt`` lives beside them while the
-    run is under way. Search-based methods train on train800 and are validated on val200; the others train
-    on train800val200 (VTAB-1K).
+    ``epochs.csv`` (epoch, lr, train loss/acc, val acc); ``resume.pt`` lives beside them while the run is under
+    way. Times, speeds and whether the run resumed go to the log: the files are the same bytes for the same
+    command (docs/troubleshooting.md). Search-based methods train on train800 and are validated on val200; the
+    others train on train800val200 (VTAB-1K).
     """
     from glora.atomic import write_csv, write_json
     from glora.config import train_settings
@@ -199,7 +205,6 @@ def run_train(config: Mapping, run, out: str | Path, *, device: str = "auto", qu
     from glora.provenance import provenance
 
     out = Path(out)
-    began = time.perf_counter()
     spec = run.spec
     settings = train_settings(config, run.method, run.task, supernet=spec.search_based and run.choices is None)
     method_kwargs = run.method_kwargs(config)
@@ -239,8 +244,6 @@ def run_train(config: Mapping, run, out: str | Path, *, device: str = "auto", qu
         "train_images": len(train_set), "num_classes": train_set.num_classes, "settings": settings,
         **count_params(model), "final_train_loss": last["train_loss"], "final_train_acc": last["train_acc"],
         "final_val_acc": last["val_acc"] if last["val_acc"] != "" else None,
-        "resumed_from_epoch": result.resumed_from, "train_seconds": round(result.seconds, 1),
-        "images_per_s": result.extra["images_per_s"], "wall_s": round(time.perf_counter() - began, 1),
         "provenance": provenance(config, seed=run.seed, device=device),
     }
     write_json(out / "metrics.json", metrics)

@@ -30,6 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from glora.errors import ConfigError
 from glora.methods.registry import get_method
 
 #: experiment -> (data family, config key of its settings)
@@ -174,8 +175,8 @@ def llm_rows(config: Mapping) -> list[str]:
     unknown = sorted({r.split("/")[0] for r in rows} - set(spec["models"]))
     missing_data = sorted({r["data"] for r in spec["runs"]} - set(spec["instructions"]))
     if unknown or missing_data:
-        raise ValueError(f"experiments.llm: models {unknown} / instruction sets {missing_data} are not declared "
-                         "under experiments.llm.models / experiments.llm.instructions")
+        raise ConfigError(f"experiments.llm: models {unknown} / instruction sets {missing_data} are not declared "
+                          "under experiments.llm.models / experiments.llm.instructions")
     return rows
 
 

@@ -149,8 +149,11 @@ def test_applying_twice_and_unknown_hyperparameters_are_clear_errors(tmp_path):
         methods.apply("lora", model)
     from glora.experiment import Run
 
-    config = load_config([ROOT / "config.yaml"], ["methods.lora.rnk=4"])
-    with pytest.raises(ValueError, match=r"methods.lora has unknown key\(s\) \['rnk'\]; lora takes \['rank', "):
+    message = r"methods.lora has unknown key\(s\) \['rnk'\]; lora takes \['rank', "
+    with pytest.raises(ValueError, match=rf"--set methods.lora.rnk=4: {message}"):  # when the config is loaded
+        load_config([ROOT / "config.yaml"], ["methods.lora.rnk=4"])
+    config = {**PAPER, "methods": {**PAPER["methods"], "lora": {"rnk": 4}}}  # built without load_config
+    with pytest.raises(ValueError, match=message):
         Run("lora", "dtd").method_kwargs(config)
     assert Run("fact_tk", "dtd").method_kwargs(PAPER) == {"rank": 16, "scale": 0.01}  # per-task entry
     assert Run("fact_tk", "some_other_task").method_kwargs(PAPER) == {"rank": 32, "scale": 1.0}

@@ -102,7 +102,7 @@ def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, 
     args = ["compare", "--config", str(ROOT / "config.yaml"), "--set", f"compare.golden={golden}", "--tables",
             str(tables), "--out", str(tmp_path / "cmp"), "--strict", "--quiet"]
     assert main(args) == 0
-    assert '"within": 10, "outside": 0, "missing": 0' in capsys.readouterr().out
+    assert '"within": 10, "outside": 0, "missing": 0, "not run": 0' in capsys.readouterr().out
     ours.loc[1, "digits"] += 1.5             # one accuracy moved by more than the ±1.0 tolerance
     ours.loc[0, "params_m"] = 0.01           # and a parameter count that prints differently
     ours.to_csv(tables / "table1_vtab.csv", index=False)
@@ -110,11 +110,18 @@ def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, 
     deltas = pd.read_csv(tmp_path / "cmp" / "deltas.csv")
     outside = deltas[deltas["status"] == "outside"]
     assert sorted(zip(outside["row"], outside["column"])) == [("GLoRA-large", "digits"), ("Linear", "params_m")]
-    assert "| table1_vtab | 4 | 2 | 0 | ±1.0 |" in (tmp_path / "cmp" / "summary.md").read_text()
+    assert "| table1_vtab | 4 | 2 | 0 | 0 | ±1.0 |" in (tmp_path / "cmp" / "summary.md").read_text()
     assert main([*args[:-2], "--quiet"]) == 0  # without --strict the report is written and the exit code is 0
     (tables / "table1_vtab.csv").unlink()
     capsys.readouterr()
-    assert main(args) == 0 and '"missing": 6' in capsys.readouterr().out  # not run: missing, not outside
+    # Table 1 not made: config.yaml runs Linear (missing: its parameter count and average; 'digits' is no task of
+    # the paper's, and 'GLoRA-large' no size of config.yaml: not run), which --strict refuses
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert '"within": 4, "outside": 0, "missing": 2, "not run": 4' in out  # within: Table 4
+    assert "2 cell(s) of enabled experiments missing (table1_vtab: Linear / params_m; table1_vtab: Linear / " \
+           "average)" in err
+    assert main(args[:-2] + ["--quiet"]) == 0  # without --strict: reported, exit 0
     missing = [*args[:3], "--set", f"compare.golden={tmp_path / 'nope'}", *args[5:]]
     assert main(missing) == 2 and "golden tables" in capsys.readouterr().err   # --strict: an error
     assert main(missing[:-2]) == 0                                              # else: said in the summary

@@ -33,9 +33,9 @@ def build(family: str, task: str, split: str, root: str | Path, *, backbone: str
     if family == "fewshot":
         return build_fewshot(root, task, split, spec, train=train, shot=shot, seed=seed)
     if family not in FAMILIES:
-        raise ValueError(f"unknown data family {family!r}; known: {list(FAMILIES)}")
+        raise DataError(f"unknown data family {family!r}; known: {list(FAMILIES)}")
     if shot is not None or seed is not None:
-        raise ValueError(f"shot/seed pick a few-shot training list; family {family!r} has none")
+        raise DataError(f"shot/seed pick a few-shot training list; family {family!r} has none")
     return build_vtab(root, task, split, spec) if family == "vtab" else build_imagenet(root, task, split, spec)
 
 

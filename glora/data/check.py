@@ -1,9 +1,12 @@
 """``check_dataset``: validate a VTAB-1K, few-shot or ImageNet-variant folder before GPU time is spent.
 
-What is checked: every list file is present and well formed, split sizes (VTAB-1K: 800 / 200 / 1000 /
-the task's test size; few-shot: shot x classes lines per training list), labels in ``[0, num_classes)``,
-every listed image exists and (unless ``decode=False``) decodes in full with PIL, and no image of a
-training list is in the test list. Duplicated lines (real 1-shot lists have some) are warnings.
+What is checked: every list file is present, non-empty and well formed, split sizes (VTAB-1K: 800 / 200 /
+1000 / the task's test size; few-shot: shot x classes lines per training list), labels in
+``[0, num_classes)``, every listed path stays inside the data root once resolved (absolute paths, ``..`` and
+symlinks leading out are refused and never opened), every listed image exists and (unless ``decode=False``)
+decodes in full to 8-bit RGB by :func:`glora.data.lists.to_rgb` (whose docstring is the policy for 16-bit,
+float, alpha and other modes), and no image of a training list is in the test list. Duplicated lines (real
+1-shot lists have some) are warnings.
 All problems are collected into one ``DataError`` naming each file and line and how to obtain the data;
 on success the manifest (counts, classes seen, sha256 of each list file, warnings) is returned.
 """
@@ -20,9 +23,18 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from glora.data import fewshot, imagenet, vtab
 from glora.atomic import sha256
-from glora.data.lists import DataError, Entry, label_problems, load_rgb, parse_list
+from glora.data import fewshot, imagenet, vtab
+from glora.data.lists import (
+    DataError,
+    Entry,
+    empty_problem,
+    escape_problems,
+    escaping,
+    label_problems,
+    load_rgb,
+    parse_list,
+)
 
 FAMILIES = ("vtab", "fewshot", "imagenet")
 MINI_HINT = "This folder is a generated mini suite (suite.json): regenerate it with `python -m glora data mini`."
@@ -38,7 +50,7 @@ def check_dataset(family: str, root: str | Path, tasks: list[str] | None = None,
         raise DataError(f"{root}: folder not found", hint)
     if family != "imagenet" and (root / "suite.json").is_file():
         hint = MINI_HINT
-    audit = _Audit()
+    audit = _Audit(root)
     if family == "vtab":
         known = vtab.vtab_tasks(root)
         reports = {name: _check_vtab_task(root, known[name], audit)
@@ -78,7 +90,8 @@ def _select(root: Path, known: dict, tasks: Sequence[str] | None, declared: bool
 class _Audit:
     """Problems found so far, and every distinct image to decode with where it was first listed."""
 
-    def __init__(self):
+    def __init__(self, root: Path):
+        self.root = root
         self.problems: list[str] = []
         self.images: dict[Path, str] = {}
         self.missing: set[Path] = set()
@@ -91,6 +104,10 @@ class _Audit:
             return None
         entries, malformed = parse_list(list_file)
         self.problems += malformed + label_problems(list_file, entries, num_classes)
+        if not entries and not malformed:
+            self.problems.append(empty_problem(list_file))
+        outside = {e.line for e in escaping(entries, base, self.root)}  # reported, never opened
+        self.problems += escape_problems(list_file, [e for e in entries if e.line in outside], base, self.root)
         first: dict[str, Entry] = {}
         for entry in entries:
             seen = first.setdefault(entry.path, entry)
@@ -101,7 +118,7 @@ class _Audit:
                     self.problems.append(f"{list_file}:{entry.line}: {entry.path} has label {entry.label}, "
                                          f"but label {seen.label} at line {seen.line}")
             image = base / entry.path
-            if image in self.images or image in self.missing:
+            if entry.line in outside or image in self.images or image in self.missing:
                 continue
             if image.is_file():
                 self.images[image] = f"{list_file}:{entry.line}"

@@ -95,4 +95,4 @@ def build_fewshot(root: str | Path, dataset: str, split: str, backbone: Backbone
     augment = split == "train" if train is None else train
     transform = train_transform(backbone, recipe) if augment else eval_transform(backbone)
     return ImageList.from_list(folder / list_name(split, shot, seed), folder, transform,
-                               num_classes=record.num_classes, hint=HINT)
+                               num_classes=record.num_classes, hint=HINT, root=Path(root))

@@ -1,6 +1,7 @@
 """The domain-generalisation targets (ImageNet-V2, -Sketch, -A, -R) read from their released folder layouts.
 
-Each variant lives in ``<root>/<variant>/`` (rename or symlink the extracted release):
+Each variant lives in ``<root>/<variant>/`` (rename or symlink the extracted release; an image inside it
+that is a symlink out of the data root is refused):
 
 ===================  ===============================  ======  ===========================================
 variant              layout                           images  release
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
-from glora.data.lists import DataError, ImageList
+from glora.data.lists import DataError, ImageList, inside
 from glora.data.transforms import eval_transform
 from glora.models import Backbone
 
@@ -100,6 +101,12 @@ def scan_variant(root: str | Path, name: str) -> tuple[list[tuple[str, int]], li
             if names:
                 problems.append(f"{folder}: {len(names)} class folders {what}, e.g. {names[:5]}")
     samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    escaped = {path for path, _ in samples if inside(path, root, folder) is None}  # reported, never opened
+    problems += [f"{path}: a symlink to {Path(path).resolve()}, outside the data root {root}; copy the image "
+                 "into the folder or link the whole variant folder instead" for path in sorted(escaped)]
+    samples = [sample for sample in samples if sample[0] not in escaped]
+    if not samples and class_to_idx:
+        problems.append(f"{folder}: no images (extensions {', '.join(IMG_EXTENSIONS)})")
     empty = sorted(set(class_to_idx.values()) - {label for _, label in samples})
     if empty:
         problems.append(f"{folder}: {len(empty)} class folders hold no image, e.g. "

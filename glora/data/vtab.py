@@ -101,4 +101,4 @@ def build_vtab(root: str | Path, task: str, split: str, backbone: Backbone) -> I
     record = get_task(root, task)
     folder = Path(root) / task
     return ImageList.from_list(folder / f"{split}.txt", folder, vtab_transform(backbone),
-                               num_classes=record.num_classes, hint=HINT)
+                               num_classes=record.num_classes, hint=HINT, root=Path(root))

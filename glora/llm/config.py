@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
+from glora.errors import ConfigError
 from glora.llm.tasks import BENCHMARKS, DEFAULT_SHOTS
 
 DEFAULTS: dict = {
@@ -66,10 +67,10 @@ DEFAULTS: dict = {
 def _merge(base: dict, overlay: Mapping, where: str) -> dict:
     for key, value in overlay.items():
         if key not in base:
-            raise ValueError(f"unknown setting {where}{key}; known: {sorted(base)}")
+            raise ConfigError(f"unknown setting {where}{key}; known: {sorted(base)}")
         if isinstance(base[key], dict):
             if not isinstance(value, Mapping):
-                raise ValueError(f"setting {where}{key} must be a mapping, got {value!r}")
+                raise ConfigError(f"setting {where}{key} must be a mapping, got {value!r}")
             _merge(base[key], value, f"{where}{key}.")
         else:
             base[key] = copy.deepcopy(value)
@@ -81,10 +82,10 @@ def llm_settings(overlay: Mapping | None = None) -> dict:
     settings = _merge(copy.deepcopy(DEFAULTS), overlay or {}, "llm.")
     train = settings["train"]
     if train["batch_size"] % train["micro_batch_size"]:
-        raise ValueError(f"llm.train.batch_size ({train['batch_size']}) must be a multiple of micro_batch_size "
-                         f"({train['micro_batch_size']}): the effective batch is reached by gradient accumulation")
+        raise ConfigError(f"llm.train.batch_size ({train['batch_size']}) must be a multiple of micro_batch_size "
+                          f"({train['micro_batch_size']}): the effective batch is reached by gradient accumulation")
     if train["schedule"] != "cosine":
-        raise ValueError(f"llm.train.schedule: only 'cosine' (the paper's) is implemented, got {train['schedule']!r}")
+        raise ConfigError(f"llm.train.schedule: only 'cosine' (the paper's) is implemented, got {train['schedule']!r}")
     return settings
 
 

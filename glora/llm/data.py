@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from glora.errors import ConfigError, DataError, WeightsError
+
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
@@ -81,14 +83,14 @@ def alpaca_prompt(instruction: str, input: str = "") -> str:
 def alpaca_segments(record, eos: str, where: str = "") -> list[Segment]:
     """``{"instruction", "input" (optional), "output"}`` -> prompt + (output + EOS)."""
     if not isinstance(record, dict):
-        raise ValueError(f"{where}: an Alpaca record must be an object with instruction/input/output, "
-                         f"got {type(record).__name__}")
+        raise DataError(f"{where}: an Alpaca record must be an object with instruction/input/output, "
+                        f"got {type(record).__name__}")
     for key in ("instruction", "output"):
         if key not in record:
-            raise ValueError(f"{where}: missing key {key!r} (an Alpaca record has instruction, input, output)")
+            raise DataError(f"{where}: missing key {key!r} (an Alpaca record has instruction, input, output)")
     for key in ("instruction", "input", "output"):
         if key in record and not isinstance(record[key], str):
-            raise ValueError(f"{where}: {key!r} must be a string, got {type(record[key]).__name__}")
+            raise DataError(f"{where}: {key!r} must be a string, got {type(record[key]).__name__}")
     return [Segment(alpaca_prompt(record["instruction"], record.get("input", "")), False),
             Segment(record["output"] + eos, True)]
 
@@ -97,18 +99,18 @@ def sharegpt_segments(record, eos: str, where: str = "") -> list[Segment]:
     """``{"conversations": [{"from", "value"}, ...]}`` -> ``### Human: ...\\n### Assistant: `` prompts and
     (answer + EOS) responses; a system turn is a prompt prefix, a leading assistant turn is dropped."""
     if not isinstance(record, dict) or "conversations" not in record:
-        raise ValueError(f"{where}: a ShareGPT record must be an object with a 'conversations' list")
+        raise DataError(f"{where}: a ShareGPT record must be an object with a 'conversations' list")
     turns = record["conversations"]
     if not isinstance(turns, list):
-        raise ValueError(f"{where}: 'conversations' must be a list of {{from, value}} turns")
+        raise DataError(f"{where}: 'conversations' must be a list of {{from, value}} turns")
     segments: list[Segment] = []
     for t, turn in enumerate(turns):
         if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
-            raise ValueError(f"{where}, turn {t}: a turn needs 'from' and 'value', got {turn!r:.80}")
+            raise DataError(f"{where}, turn {t}: a turn needs 'from' and 'value', got {turn!r:.80}")
         if turn["from"] not in ROLES:
-            raise ValueError(f"{where}, turn {t}: unknown speaker {turn['from']!r}; known: {sorted(ROLES)}")
+            raise DataError(f"{where}, turn {t}: unknown speaker {turn['from']!r}; known: {sorted(ROLES)}")
         if not isinstance(turn["value"], str):
-            raise ValueError(f"{where}, turn {t}: 'value' must be a string")
+            raise DataError(f"{where}, turn {t}: 'value' must be a string")
         role = ROLES[turn["from"]]
         if role == "system":
             segments.append(Segment(turn["value"].strip() + "\n", False))
@@ -133,20 +135,20 @@ def read_records(path: str | Path) -> list:
     """The JSON list of a file; a ``ValueError`` names the file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"instruction data file {path} does not exist")
+        raise DataError(f"instruction data file {path} does not exist")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+        raise DataError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(data, list):
-        raise ValueError(f"{path} must hold a JSON list of records, got {type(data).__name__}")
+        raise DataError(f"{path} must hold a JSON list of records, got {type(data).__name__}")
     return data
 
 
 def record_segments(path: str | Path, fmt: str, eos: str) -> Iterator[tuple[int, list[Segment]]]:
     """(index, segments) of every record of ``path`` in format ``fmt`` (alpaca or sharegpt)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown instruction format {fmt!r}; expected one of {FORMATS}")
+        raise ConfigError(f"unknown instruction format {fmt!r}; expected one of {FORMATS}")
     build = alpaca_segments if fmt == "alpaca" else sharegpt_segments
     for i, record in enumerate(read_records(path)):
         yield i, build(record, eos, _where(path, i))
@@ -163,7 +165,7 @@ def tokenize_segments(tokenizer, segments: Sequence[Segment], max_length: int) -
     ``▁The`` starts at the space that ends the prompt). Truncated to ``max_length`` tokens from the right.
     """
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("the LLM data pipeline needs a fast tokenizer (tokenizer.json) for character offsets")
+        raise WeightsError("the LLM data pipeline needs a fast tokenizer (tokenizer.json) for character offsets")
     text, spans, start = "", [], 0
     for seg in segments:
         text += seg.text
@@ -186,7 +188,7 @@ def load_examples(path: str | Path, fmt: str, tokenizer, max_length: int) -> tup
     """
     eos = tokenizer.eos_token
     if not eos:
-        raise ValueError("the tokenizer has no EOS token; responses must end with one")
+        raise WeightsError("the tokenizer has no EOS token; responses must end with one")
     examples, skipped = [], 0
     records = 0
     for _, segments in record_segments(path, fmt, eos):
@@ -197,7 +199,7 @@ def load_examples(path: str | Path, fmt: str, tokenizer, max_length: int) -> tup
             continue
         examples.append(example)
     if not examples:
-        raise ValueError(f"{path}: none of the {records} records has a response within max_length={max_length}")
+        raise DataError(f"{path}: none of the {records} records has a response within max_length={max_length}")
     if skipped:
         log.warning("%s: skipped %d of %d records without response tokens (max_length %d)", path, skipped, records,
                     max_length)

@@ -9,12 +9,15 @@ is lm-eval's own HF model (``HFLM``) loaded from the folder (an llm-export outpu
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 EVALUATE_KEYS = ("arc", "hellaswag", "mmlu", "truthfulqa", "average")
+
+log = logging.getLogger(__name__)
 
 
 def table2_scores(results: Mapping, names: Mapping[str, list[str]], samples: Mapping | None = None) -> dict:
@@ -81,8 +84,9 @@ def run_llm_evaluate(config: Mapping, model_dir: str | Path, eval_root: str | Pa
         "lm_eval": {"version": lm_eval.__version__ if hasattr(lm_eval, "__version__") else None,
                     "n-shot": output.get("n-shot"), "n-samples": output.get("n-samples"),
                     "task_versions": output.get("versions")},
-        "card": card, "wall_s": round(time.perf_counter() - began, 1),
+        "card": card,
         "provenance": provenance(config, seed=settings["seed"], device=device),
     }
     write_json(out, json.loads(json.dumps(result, default=str)))
+    log.info("llm-evaluate %s: %.1f s", model_dir, time.perf_counter() - began)
     return result

@@ -10,12 +10,15 @@ replaces ``out``: reloaded, no missing or unexpected tensors, and its logits aga
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from glora.errors import ConfigError
 
 #: config switches that give a family of Hugging Face linears a bias -> the leaf names they govern
 BIAS_SWITCHES = {"attention_bias": ("q_proj", "k_proj", "v_proj", "o_proj"),
@@ -25,6 +28,8 @@ BIAS_SWITCHES = {"attention_bias": ("q_proj", "k_proj", "v_proj", "o_proj"),
 TOLERANCE = 1e-4
 
 EXPORT_OUTPUTS = ("config.json", "model.safetensors", "card.json")
+
+log = logging.getLogger(__name__)
 
 
 def enable_merged_biases(model: nn.Module, adapted: list[str]) -> list[str]:
@@ -39,8 +44,8 @@ def enable_merged_biases(model: nn.Module, adapted: list[str]) -> list[str]:
         leaf = name.rpartition(".")[2]
         switch = next((s for s, leaves in BIAS_SWITCHES.items() if leaf in leaves and hasattr(config, s)), None)
         if switch is None:
-            raise ValueError(f"the merged {name} has a bias (GLoRA's C or E terms) but a {type(model).__name__} "
-                             f"config has no switch that gives {leaf!r} one, so from_pretrained would drop it")
+            raise ConfigError(f"the merged {name} has a bias (GLoRA's C or E terms) but a {type(model).__name__} "
+                              f"config has no switch that gives {leaf!r} one, so from_pretrained would drop it")
         if not getattr(config, switch) and switch not in switched:
             switched.append(switch)
     for switch in switched:
@@ -75,6 +80,7 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
     from glora.methods.registry import get_method
     from glora.provenance import provenance
     from glora.search_space import SearchSpace
+    from glora.weights import canonical_header
 
     began = time.perf_counter()
     settings = from_config(config)
@@ -84,7 +90,7 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
                   "weights_sha256": sha256(Path(weights))}
     if method == "glora":
         if choices is None:
-            raise ValueError("a GLoRA supernet is exported under searched choices: pass the llm-search best.json")
+            raise ConfigError("a GLoRA supernet is exported under searched choices: pass the llm-search best.json")
         picked = SearchSpace.from_model(model).validate(read_choices(choices))
         set_choices(model, picked)
         adapted = list(glora_layers(model))
@@ -92,7 +98,7 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
                     adapter_params=SearchSpace.from_model(model).count_params(picked))
     else:
         if choices is not None:
-            raise ValueError(f"{method} has no choices to apply; drop --choices")
+            raise ConfigError(f"{method} has no choices to apply; drop --choices")
         from glora.methods.base import Mergeable
 
         adapted = [n for n, m in model.named_modules() if isinstance(m, Mergeable)]
@@ -124,7 +130,9 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
             if dtype == "float32" and not diff <= TOLERANCE * scale:
                 raise ValueError(f"the exported model's logits differ from the adapted model's by {diff:.3g} "
                                  f"(> {TOLERANCE:g} x {scale:.3g}); the merge is wrong")
-        card.update(wall_s=round(time.perf_counter() - began, 1),
-                    provenance=provenance(config, device=device))
+        card.update(provenance=provenance(config, device=device))
         write_json(tmp / "card.json", card)
+        for weights_file in tmp.glob("*.safetensors"):  # the same tensors, the same bytes
+            canonical_header(weights_file)
+    log.info("llm-export %s: %.1f s", method, time.perf_counter() - began)
     return card

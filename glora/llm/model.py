@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glora.errors import ConfigError, WeightsError
+
 METHODS = ("glora", "lora")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -24,7 +26,7 @@ def torch_dtype(name: str | None) -> torch.dtype | None:
     if name is None:
         return None
     if name not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; expected one of {sorted(DTYPES)}")
+        raise ConfigError(f"unknown dtype {name!r}; expected one of {sorted(DTYPES)}")
     return DTYPES[name]
 
 
@@ -40,13 +42,13 @@ def check_model_dir(path: str | Path) -> Path:
     """A local Hugging Face model folder (config.json, weights, tokenizer); a ``ValueError`` names what is missing."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"model folder {path} does not exist (a local Hugging Face checkpoint: config.json, "
-                         "*.safetensors or *.bin, tokenizer files)")
+        raise WeightsError(f"model folder {path} does not exist (a local Hugging Face checkpoint: config.json, "
+                           "*.safetensors or *.bin, tokenizer files)")
     if not (path / "config.json").is_file():
-        raise ValueError(f"{path} has no config.json: not a Hugging Face model folder")
+        raise WeightsError(f"{path} has no config.json: not a Hugging Face model folder")
     weights = [p for pattern in ("*.safetensors", "*.bin", "*.safetensors.index.json") for p in path.glob(pattern)]
     if not weights:
-        raise ValueError(f"{path} holds no weights (*.safetensors or pytorch_model*.bin)")
+        raise WeightsError(f"{path} holds no weights (*.safetensors or pytorch_model*.bin)")
     return path
 
 
@@ -83,7 +85,7 @@ def adapt(model: nn.Module, method: str, settings: Mapping) -> list[str]:
     from glora.methods.registry import get_method
 
     if method not in METHODS:
-        raise ValueError(f"unknown LLM method {method!r}; expected one of {METHODS}")
+        raise ConfigError(f"unknown LLM method {method!r}; expected one of {METHODS}")
     kwargs = dict(settings["methods"][method])
     if method == "glora":
         kwargs["ranks"] = tuple(kwargs["ranks"])
@@ -101,7 +103,8 @@ def adapter_params(model: nn.Module) -> int:
 def method_of(meta: Mapping[str, str]) -> str:
     """The method recorded in a train-stage weights file's metadata."""
     if "llm_method" not in meta:
-        raise ValueError("the weights file does not record its method: was it written by `python -m glora llm-train`?")
+        raise WeightsError("the weights file does not record its method: was it written by `python -m glora "
+                           "llm-train`?")
     return meta["llm_method"]
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glora.errors import ConfigError
+
 
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """Token ids of (context, continuation) the way lm-eval's HF model splits them: trailing spaces of the context
@@ -118,7 +120,7 @@ class HeldOut:
         from glora.llm.tasks import BENCHMARKS, load_tasks, task_manager, write_task_configs
 
         if not 0 < fraction <= 1:
-            raise ValueError(f"llm.search.fraction must be in (0, 1], got {fraction}")
+            raise ConfigError(f"llm.search.fraction must be in (0, 1], got {fraction}")
         names = write_task_configs(eval_root, workdir, shots={**{b: 0 for b in BENCHMARKS}, **(shots or {})},
                                    benchmarks=benchmarks)
         tasks = load_tasks(task_manager(workdir), [t for group in names.values() for t in group])

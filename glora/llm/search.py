@@ -9,12 +9,17 @@ path in every GLoRA layer of the supernet (no copy of a 7B model) and computing
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from glora.errors import WeightsError
+
 SEARCH_OUTPUTS = ("best.json", "candidates.csv")
+
+log = logging.getLogger(__name__)
 
 
 def run_llm_search(config: Mapping, model_dir: str | Path, weights: str | Path, eval_root: str | Path,
@@ -43,7 +48,7 @@ def run_llm_search(config: Mapping, model_dir: str | Path, weights: str | Path, 
     device = resolve_device(device)
     model, method, _ = load_adapted(model_dir, weights, settings["dtype"], device)
     if method != "glora":
-        raise ValueError(f"{weights} holds a {method} model; only GLoRA supernets are searched")
+        raise WeightsError(f"{weights} holds a {method} model; only GLoRA supernets are searched")
     tokenizer = load_tokenizer(model_dir)
     with tempfile.TemporaryDirectory(prefix="glora-llm-tasks-") as workdir:
         held_out = HeldOut(eval_root, tokenizer, workdir, fraction=search["fraction"], shots=search["shots"],
@@ -86,10 +91,11 @@ def run_llm_search(config: Mapping, model_dir: str | Path, weights: str | Path, 
         "best_generation": best["generation"], "val_score": best["val_acc"], "val_scores": best_scores,
         "params": best["params"], "params_m": round(best["params"] / 1e6, 4), "budget": budget,
         "space_size": str(space.size()), "space_params": [space.min_params(), space.max_params()],
-        "seconds_per_candidate": round(timing["seconds"] / max(timing["count"], 1), 4),
-        "wall_s": round(time.perf_counter() - began, 1), "choices": choices,
+        "choices": choices,
         "provenance": provenance(config, seed=search["seed"], device=device),
     }
     write_json(out / "best.json", result)
+    log.info("llm-search: %d candidates, %.2f s each, %.1f s in all", len(evolution.rows),
+             timing["seconds"] / max(timing["count"], 1), time.perf_counter() - began)
     (out / "search_state.json").unlink(missing_ok=True)
     return result

@@ -27,12 +27,13 @@ from torch import nn
 from tqdm import tqdm
 
 from glora.atomic import save_torch
+from glora.errors import ConfigError, DataError
 from glora.llm.data import IGNORE_INDEX, Example, collate
 from glora.train import NonFiniteLoss, derive_seed, fingerprint_of, seed_everything
 
 log = logging.getLogger(__name__)
 
-EPOCH_FIELDS = ["epoch", "steps", "lr", "train_loss", "tokens", "seconds"]
+EPOCH_FIELDS = ["epoch", "steps", "lr", "train_loss", "tokens"]  # times go to the log (glora.provenance)
 STEP_FIELDS = ["step", "epoch", "lr", "loss", "tokens", "grad_norm"]
 TRAIN_OUTPUTS = ("weights.safetensors", "metrics.json", "epochs.csv", "steps.csv")
 
@@ -126,8 +127,8 @@ def fit_lm(model: nn.Module, examples: Sequence[Example], settings: Mapping, *, 
                 seconds += time.perf_counter() - began
                 began = time.perf_counter()
                 epoch_rows.append({"epoch": epoch + 1, "steps": done, "lr": lr,
-                                   "train_loss": partial["loss_sum"] / partial["tokens"], "tokens": partial["tokens"],
-                                   "seconds": round(seconds, 2)})
+                                   "train_loss": partial["loss_sum"] / partial["tokens"], "tokens": partial["tokens"]})
+                log.info("%s epoch %d done after %.1f s", desc, epoch + 1, seconds)
                 partial = {"loss_sum": 0.0, "tokens": 0}
             if done % settings["checkpoint_every"] == 0 and done < total:
                 save_torch(checkpoint, {
@@ -176,8 +177,8 @@ def detect_format(path: str | Path) -> str:
         return "sharegpt"
     if isinstance(first, dict) and "instruction" in first:
         return "alpaca"
-    raise ValueError(f"{path}: cannot tell the format from record 0 (Alpaca records have 'instruction', ShareGPT "
-                     "records 'conversations'); pass the format explicitly")
+    raise DataError(f"{path}: cannot tell the format from record 0 (Alpaca records have 'instruction', ShareGPT "
+                    "records 'conversations'); pass the format explicitly")
 
 
 def run_llm_train(config: Mapping, method: str, model_dir: str | Path, data: str | Path, out: str | Path, *,
@@ -198,7 +199,7 @@ def run_llm_train(config: Mapping, method: str, model_dir: str | Path, data: str
     settings = from_config(config)
     train = settings["train"]
     if method not in train["epochs"]:
-        raise ValueError(f"unknown LLM method {method!r}; llm.train.epochs has {sorted(train['epochs'])}")
+        raise ConfigError(f"unknown LLM method {method!r}; llm.train.epochs has {sorted(train['epochs'])}")
     out = Path(out)
     fmt = detect_format(data) if fmt == "auto" else fmt
     tokenizer = load_tokenizer(model_dir)
@@ -235,10 +236,11 @@ def run_llm_train(config: Mapping, method: str, model_dir: str | Path, data: str
         "optimizer_steps": result["steps"], "steps_per_epoch": result["steps_per_epoch"],
         "gradient_accumulation": train["batch_size"] // train["micro_batch_size"],
         "first_step_loss": result["step_rows"][0]["loss"], "final_step_loss": last["loss"],
-        "final_train_loss": result["epoch_rows"][-1]["train_loss"], "resumed_from_step": result["resumed_from_step"],
-        "train_seconds": round(result["seconds"], 1), "wall_s": round(time.perf_counter() - began, 1),
+        "final_train_loss": result["epoch_rows"][-1]["train_loss"],
         "provenance": provenance(config, seed=train["seed"], device=device),
     }
     write_json(out / "metrics.json", metrics)
     (out / "resume.pt").unlink(missing_ok=True)
+    log.info("llm-train %s: %d optimizer steps, %.1f s training (resumed after step %d), %.1f s in all", method,
+             result["steps"], result["seconds"], result["resumed_from_step"], time.perf_counter() - began)
     return metrics

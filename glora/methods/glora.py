@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glora.errors import WeightsError
 from glora.methods.base import head_parameters, select_linears
 
 TENSORS = ("A", "B", "C", "D", "E")
@@ -501,28 +502,29 @@ def supernet_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_supernet(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> None:
     """Write :func:`supernet_state` to ``path`` (safetensors), with the ranks in the metadata.
 
-    Written to a temporary file first and renamed, so a killed job never leaves half a file.
+    Written to a temporary file first and renamed, so a killed job never leaves half a file; the header is
+    canonical (:func:`glora.weights.safetensors_path`): the same tensors give the same bytes.
     """
     import json
-    import os
 
     from safetensors.torch import save_file
+
+    from glora.weights import safetensors_path
 
     layers = _layers_or_raise(model)
     meta = {"format": SUPERNET_FORMAT,
             "ranks": json.dumps({n: list(layer.ranks) for n, layer in layers.items()})}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     tensors = {k: v.detach().contiguous().cpu() for k, v in supernet_state(model).items()}
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+    with safetensors_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def load_supernet(model: nn.Module, path) -> dict[str, str]:
     """Load a :func:`save_supernet` file into an adapted ``model`` (same layers, ranks, head).
 
-    Raises ``ValueError`` naming the file and every mismatching key; returns the file's metadata.
+    Raises :class:`glora.errors.WeightsError` (a ``ValueError``) naming the file and every mismatching key;
+    returns the file's metadata.
     """
     import json
 
@@ -536,15 +538,16 @@ def load_supernet(model: nn.Module, path) -> dict[str, str]:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except FileNotFoundError:
-        raise ValueError(f"supernet checkpoint {path} does not exist") from None
+        raise WeightsError(f"supernet checkpoint {path} does not exist") from None
     except Exception as err:  # safetensors raises its own error types for corrupt headers
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        raise WeightsError(f"{path} is not a readable safetensors file ({err}); re-run the stage that wrote it") \
+            from None
     if meta.get("format") != SUPERNET_FORMAT:
-        raise ValueError(f"{path} is not a GLoRA supernet checkpoint (format {meta.get('format')!r}, "
-                         f"expected {SUPERNET_FORMAT!r})")
+        raise WeightsError(f"{path} is not a GLoRA supernet checkpoint (format {meta.get('format')!r}, "
+                           f"expected {SUPERNET_FORMAT!r})")
     ranks = {n: list(layer.ranks) for n, layer in layers.items()}
-    if json.loads(meta["ranks"]) != ranks:
-        raise ValueError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
-                         "apply_glora with the same ranks and target_modules as at training time")
+    if json.loads(meta.get("ranks", "null")) != ranks:
+        raise WeightsError(f"{path} was saved from a supernet with other GLoRA layers or ranks than this model; "
+                           "apply_glora with the same ranks and target_modules as at training time")
     copy_checked(supernet_state(model), tensors, path)
     return meta

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from glora import weights
+from glora.errors import ConfigError
 from glora.methods import adapter as _adapter
 from glora.methods import adaptformer as _adaptformer
 from glora.methods import bitfit as _bitfit
@@ -72,11 +73,11 @@ def register_method(method: Method) -> Method:
 
 
 def get_method(name: str) -> Method:
-    """The record for ``name``; a ``ValueError`` lists the registered names."""
+    """The record for ``name``; a :class:`ConfigError` (a ``ValueError``) lists the registered names."""
     try:
         return METHODS[name]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; registered: {sorted(METHODS)}") from None
+        raise ConfigError(f"unknown method {name!r}; registered: {sorted(METHODS)}") from None
 
 
 register_method(Method(

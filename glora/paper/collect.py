@@ -12,7 +12,7 @@ from glora.workflow import RUN
 
 def evaluations(results: str | Path, exp: str) -> pd.DataFrame:
     """One row per evaluate JSON of experiment ``exp``: variant, method, size, task, run, seed, shot, top1,
-    merged, adapter_params, the commit and time of the run that wrote it, and ``target_<name>`` top-1 for the
+    merged, adapter_params, the commit of the run that wrote it, and ``target_<name>`` top-1 for the
     domain-generalisation targets."""
     rows = []
     for path in sorted(Path(results, exp, "evaluate").glob("*/*/*.json")):
@@ -25,9 +25,8 @@ def evaluations(results: str | Path, exp: str) -> pd.DataFrame:
                      "top1": data["test"]["top1"], "merged": data["merged"],
                      "adapter_params": data.get("adapter_params"),
                      "commit": data.get("provenance", {}).get("git_commit"),
-                     "created": data.get("provenance", {}).get("created"),
                      **{f"target_{t}": r["top1"] for t, r in data.get("targets", {}).items()}})
     columns = ["variant", "method", "size", "task", "run", "seed", "shot", "top1", "merged", "adapter_params",
-               "commit", "created"]
+               "commit"]
     targets = sorted({k for r in rows for k in r if k.startswith("target_")})
     return pd.DataFrame(rows, columns=columns + targets)

@@ -2,8 +2,10 @@
 golden values committed in the repository), with a tolerance per table.
 
 Writes ``deltas.csv`` (table, row, column, ours, reference, delta, tolerance, status) and ``summary.md`` (cells
-within, outside, missing per table). ``status``: ``within`` / ``outside`` the tolerance or ``missing`` (we did not
-run it); only cells with a reference value are compared. Parameter counts (``params_m``) must agree to two
+within, outside, missing, not run per table). ``status``: ``within`` / ``outside`` the tolerance, ``missing`` (a cell
+the configuration's enabled experiments should have filled, absent: :func:`expected_cells`) or ``not run`` (a
+reference cell of a method, task or experiment the configuration does not run); only cells with a reference value
+are compared. ``--strict`` fails on ``outside`` and ``missing`` cells, listing the missing ones. Parameter counts (``params_m``) must agree to two
 decimals whatever the table's tolerance. Tables 1-6 are compared (:data:`TABLES`): Table 2 by model, method and
 data; Table 5's learning rates exactly (tolerance 0); Table 4 as throughput ratios to the untouched backbone (the
 paper's "Full tuning" row), since absolute images/s depend on the GPU.
@@ -11,14 +13,16 @@ paper's "Full tuning" row), since absolute images/s depend on the GPU.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from glora.atomic import write_csv, write_text
+from glora.errors import ConfigError
 from glora.paper import reference
+
 
 @dataclass(frozen=True)
 class Comparable:
@@ -57,6 +61,7 @@ TABLES = {
 #: parameter counts (millions) agree when they print the same with two decimals
 PARAMS_TOLERANCE = 0.005
 FIELDS = ["table", "row", "column", "ours", "reference", "delta", "tolerance", "status"]
+STATUSES = ("within", "outside", "missing", "not run")
 
 
 def _row_names(df: pd.DataFrame, keys: tuple[str, ...]) -> list[str]:
@@ -112,6 +117,63 @@ def compare_table(name: str, ours: pd.DataFrame, ref: pd.DataFrame, tolerance: f
     return records
 
 
+def expected_cells(config: Mapping) -> dict[str, tuple[set[str], Callable[[str], bool]]]:
+    """``table -> (row names, column test)``: the cells a complete run of ``config`` fills, in our tables' naming,
+    for its enabled experiments only (a table absent here, or a row not listed, is not asked for). VTAB tables:
+    the configured tasks' columns, the parameter count, the mean of a group that has a configured task, and the
+    averages."""
+    from glora.data.vtab import GROUPS
+    from glora.methods.registry import names
+    from glora.paper.outputs import _vtab_groups
+    from glora.paper.tables import LLM_DATA, LLM_MODELS, display_name
+    from glora.workflow import method_of, variants, vtab_tasks
+
+    exps = config["experiments"]
+
+    def every(column: str) -> bool:
+        return True
+
+    def rows(key: str) -> set[str]:
+        return {display_name(v, method_of(config, v)[0]) for v in variants(config, exps[key]["methods"])}
+
+    def vtab_columns(key: str) -> Callable[[str], bool]:
+        groups = _vtab_groups(config, vtab_tasks(config, key))  # task -> group
+
+        def column(name: str) -> bool:
+            if name.lower() in GROUPS:
+                return name.lower() in groups.values()
+            return name in groups or name in ("params_m", "average", "mean_all")
+
+        return column
+
+    out: dict[str, tuple[set[str], Callable[[str], bool]]] = {}
+    for table, key in (("table1_vtab", "vtab"), ("table6_vtab_swin", "swin")):
+        if exps[key]["enabled"]:
+            out[table] = rows(key), vtab_columns(key)
+    if exps["vtab"]["enabled"]:
+        out["table5_learning_rates"] = set(vtab_tasks(config, "vtab")), every
+    if exps["domain_generalization"]["enabled"]:
+        out["table3_domain_generalization"] = rows("domain_generalization"), every
+    if exps["llm"]["enabled"]:
+        llm = exps["llm"]
+        method = {"glora": "GLoRA", "lora": "LoRA"}
+        out["table2_llm"] = ({f"{LLM_MODELS.get(m, m)} / base" for m in llm["base"]} |
+                             {f"{LLM_MODELS.get(r['model'], r['model'])} / {method.get(r['method'], r['method'])} / "
+                              f"{LLM_DATA.get(r['data'], r['data'])}" for r in llm["runs"]}), every
+    if config["efficiency"]["enabled"]:
+        measured = config["efficiency"].get("methods") or names()
+        out["table4_efficiency"] = {"Backbone (untouched)", *(display_name(m, m) for m in measured)}, every
+    return out
+
+
+def _expected(config: Mapping, paper: bool) -> dict[str, tuple[set[str], Callable[[str], bool]]]:
+    """:func:`expected_cells` with row names as the reference names them (the paper's aliases)."""
+    cells = expected_cells(config)
+    if paper:
+        cells = {t: ({TABLES[t].aliases.get(r, r) for r in rows}, columns) for t, (rows, columns) in cells.items()}
+    return cells
+
+
 def references(config: Mapping) -> dict[str, pd.DataFrame] | None:
     """What each of our tables is compared with: the paper (suite ``paper``), else the golden CSVs of the
     configuration (``compare.golden``, a folder committed in the repository); None when that folder is missing."""
@@ -137,36 +199,54 @@ def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict:
         message = (f"golden tables {golden} do not exist; write them from a trusted run with `python -m glora "
                    f"compare --write-golden {golden}` and commit them")
         if strict:
-            raise ValueError(message)
+            raise ConfigError(message)
         write_csv(out / "deltas.csv", [], FIELDS)
         write_text(out / "summary.md", f"# Nothing compared\n\n{message}.\n")
         return pd.DataFrame(columns=FIELDS)
     records = []
+    paper = not config["compare"].get("golden")
+    expected = _expected(config, paper)
     for name, ref in refs.items():
         path = tables / f"{name}.csv"
         ours = pd.read_csv(path) if path.is_file() else pd.DataFrame({"method": []})
-        records += compare_table(name, ours, ref, tolerance.get(name, tolerance["default"]),
-                                 paper=not config["compare"].get("golden"))
+        rows, columns = expected.get(name, (set(), lambda c: False))
+        for record in compare_table(name, ours, ref, tolerance.get(name, tolerance["default"]), paper=paper):
+            if record["status"] == "missing" and not (record["row"] in rows and columns(record["column"])):
+                record["status"] = "not run"
+            records.append(record)
     deltas = pd.DataFrame(records, columns=FIELDS)
     write_csv(out / "deltas.csv", records, FIELDS)
     counts = deltas.groupby(["table", "status"]).size().unstack(fill_value=0) if len(deltas) else pd.DataFrame()
-    for status in ("within", "outside", "missing"):
+    for status in STATUSES:
         if status not in counts:
             counts[status] = 0
     against = f"the golden tables in {golden}" if (golden := config["compare"].get("golden")) else "the paper"
     lines = [f"# Comparison of '{config.get('name') or config['suite']}' with {against}",
-             "", "| table | within | outside | missing | tolerance |", "| --- | --- | --- | --- | --- |"]
+             "", "| table | within | outside | missing | not run | tolerance |", "| --- | --- | --- | --- | --- | --- |"]
     for name in counts.index:
         lines.append(f"| {name} | {counts.at[name, 'within']} | {counts.at[name, 'outside']} | "
-                     f"{counts.at[name, 'missing']} | ±{tolerance.get(name, tolerance['default'])} |")
+                     f"{counts.at[name, 'missing']} | {counts.at[name, 'not run']} | "
+                     f"±{tolerance.get(name, tolerance['default'])} |")
     worst = deltas[deltas["status"] == "outside"].assign(size=lambda d: d["delta"].abs()).nlargest(10, "size")
     if len(worst):
         lines += ["", "Largest differences outside the tolerance:", "", "| table | row | column | ours | reference |",
                   "| --- | --- | --- | --- | --- |"]
         lines += [f"| {r.table} | {r.row} | {r.column} | {r.ours:.4g} | {r.reference:.4g} |"
                   for r in worst.itertuples()]
+    missing = deltas[deltas["status"] == "missing"]
+    if len(missing):
+        lines += ["", "Missing cells (the configuration's enabled experiments should have filled them):", ""]
+        lines += [f"- {line}" for line in missing_cells(missing)]
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     return deltas
+
+
+def missing_cells(deltas: pd.DataFrame, limit: int | None = None) -> list[str]:
+    """``table: row / column`` for each ``missing`` cell of ``deltas`` (at most ``limit``, then a count)."""
+    cells = [f"{r.table}: {r.row} / {r.column}" for r in deltas[deltas["status"] == "missing"].itertuples()]
+    if limit is not None and len(cells) > limit:
+        cells = [*cells[:limit], f"... and {len(cells) - limit} more"]
+    return cells
 
 
 def write_golden(tables: str | Path, folder: str | Path) -> list[Path]:

@@ -35,10 +35,12 @@ def _style():
 def save(fig, stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    from glora.atomic import atomic_path
+
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=300, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    for path, options in zip(paths, ({"dpi": 300}, {"metadata": {"CreationDate": None}})):  # no date: same bytes
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **options)
     plt.close(fig)
     return paths
 

@@ -8,24 +8,32 @@ run produced it (configuration name, commits, dates); cells that were not run ar
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from pathlib import Path
 
+from glora.errors import ConfigError
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
-from glora.paper.tables import (GROUP_COLUMNS, display_name, domain_generalization_table,
-                                efficiency_table, learning_rates, llm_results, llm_table, search_space_table,
-                                vtab_table, weight_sharing_table)
+from glora.paper.tables import (
+    GROUP_COLUMNS,
+    display_name,
+    domain_generalization_table,
+    efficiency_table,
+    learning_rates,
+    llm_results,
+    llm_table,
+    search_space_table,
+    vtab_table,
+    weight_sharing_table,
+)
 
 
 def _provenance(config: Mapping, evals) -> str:
+    """Which run a table comes from: the configuration and the commits of its results (no dates: the same results
+    give the same table files; when each job ran is in results/<name>/logs and benchmarks)."""
     commits = sorted({c for c in evals.get("commit", []) if isinstance(c, str)}) if len(evals) else []
-    created = sorted(c for c in evals.get("created", []) if isinstance(c, str)) if len(evals) else []
-    span = f"{created[0][:10]} – {created[-1][:10]}" if created else "no runs yet"
     return (f"Run: configuration '{config.get('name') or config['suite']}' (suite {config['suite']}, backbone "
-            f"{config['backbone']}); commits {', '.join(c[:12] for c in commits) or '–'}; results dated {span}; "
-            f"tables written {datetime.date.today().isoformat()}.")
+            f"{config['backbone']}); commits {', '.join(c[:12] for c in commits) or '– (no runs yet)'}.")
 
 
 def _vtab_groups(config: Mapping, tasks: list[str] | None) -> dict[str, str]:
@@ -39,8 +47,8 @@ def _vtab_groups(config: Mapping, tasks: list[str] | None) -> dict[str, str]:
     names = tasks or list(VTAB_TASKS)
     unknown = [t for t in names if t not in known]
     if unknown:
-        raise ValueError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
-                         "/suite.json")
+        raise ConfigError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
+                          "/suite.json")
     return {t: known[t].group for t in names}
 
 

@@ -143,7 +143,7 @@ LLM_COLUMNS = {"arc": "arc_25shot", "hellaswag": "hellaswag_10shot", "mmlu": "mm
 
 def llm_results(results: str | Path) -> pd.DataFrame:
     """Our Table 2 rows from ``results/<name>/llm/evaluate/<model>/<row>.json`` (``row``: ``base`` or
-    ``<method>_<data>``), scores in % as the paper prints them, with the commit and time of each result."""
+    ``<method>_<data>``), scores in % as the paper prints them, with the commit of each result."""
     import json
 
     rows = []
@@ -155,9 +155,8 @@ def llm_results(results: str | Path) -> pd.DataFrame:
         rows.append({"model": LLM_MODELS.get(model, model), "method": {"glora": "GLoRA", "lora": "LoRA"}.get(
             method, method), "dataset": LLM_DATA.get(data, data) or None,
             **{col: 100 * scores[key] for key, col in LLM_COLUMNS.items()}, "source": "ours",
-            "commit": provenance.get("git_commit"), "created": provenance.get("created")})
-    return pd.DataFrame(rows, columns=["model", "method", "dataset", *LLM_COLUMNS.values(), "source", "commit",
-                                       "created"])
+            "commit": provenance.get("git_commit")})
+    return pd.DataFrame(rows, columns=["model", "method", "dataset", *LLM_COLUMNS.values(), "source", "commit"])
 
 
 def llm_table(reference: pd.DataFrame, ours: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -4,9 +4,13 @@ import json
 from snakemake.utils import validate
 
 from glora import workflow as plan
+from glora.config import check_method_options, locator
 
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# a misspelt methods.<name> key fails the plan (snakemake -n), naming its file and line, not a job hours later
+CONFIGFILES = [f for f in workflow.configfiles if f not in workflow.overwrite_configfiles]
+check_method_options(config, "the configuration", locator([*CONFIGFILES, *workflow.overwrite_configfiles]))
 
 RESULTS = plan.results(config)
 # The stages read the run's configuration from this file, written when a (non-dry) run starts; each rule

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from glora.errors import DataError
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -72,16 +74,16 @@ def data_file(root: str | Path, benchmark: str, split: str) -> Path:
     for ext in (".jsonl", ".json"):
         if (folder / f"{split}{ext}").is_file():
             return folder / f"{split}{ext}"
-    raise ValueError(f"evaluation file {folder / (split + '.jsonl')} (or .json) does not exist: {b.label} needs "
-                     f"{', '.join(s + '.jsonl' for s in b.files)} in {folder} (see glora.llm.tasks for the layout)")
+    raise DataError(f"evaluation file {folder / (split + '.jsonl')} (or .json) does not exist: {b.label} needs "
+                    f"{', '.join(s + '.jsonl' for s in b.files)} in {folder} (see glora.llm.tasks for the layout)")
 
 
 def check_eval_data(root: str | Path, benchmarks=None) -> dict[str, dict[str, Path]]:
     """Every file the benchmarks need, benchmark -> split -> path; a ``ValueError`` for the first missing one."""
     if not Path(root).is_dir():
         folders = ", ".join(b.folder + "/" for b in BENCHMARKS.values())
-        raise ValueError(f"evaluation data folder {root} does not exist (expected {folders} inside it; see "
-                         "glora.llm.tasks)")
+        raise DataError(f"evaluation data folder {root} does not exist (expected {folders} inside it; see "
+                        "glora.llm.tasks)")
     return {name: {split: data_file(root, name, split) for split in BENCHMARKS[name].files}
             for name in (benchmarks or BENCHMARKS)}
 
@@ -97,7 +99,7 @@ def read_rows(path: Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {i} is not JSON ({err})") from None
+                raise DataError(f"{path}: line {i} is not JSON ({err})") from None
     return rows
 
 
@@ -106,8 +108,8 @@ def mmlu_subjects(root: str | Path) -> list[str]:
     rows = read_rows(data_file(root, "mmlu", "test"))
     missing = [i for i, r in enumerate(rows) if "subject" not in r]
     if missing:
-        raise ValueError(f"{data_file(root, 'mmlu', 'test')}: rows {missing[:5]} have no 'subject' (write the "
-                         "'all' configuration of cais/mmlu, whose rows carry their subject)")
+        raise DataError(f"{data_file(root, 'mmlu', 'test')}: rows {missing[:5]} have no 'subject' (write the "
+                        "'all' configuration of cais/mmlu, whose rows carry their subject)")
     return sorted({r["subject"] for r in rows})
 
 
@@ -156,8 +158,8 @@ def write_task_configs(root: str | Path, folder: str | Path, shots: Mapping[str,
                 path.write_text("".join(json.dumps(r) + "\n" for r in split_rows if r.get("subject") == subject))
                 data_files[split] = str(path.resolve())
             if not (folder / "mmlu" / "dev" / f"{subject}.jsonl").stat().st_size and shots[name]:
-                raise ValueError(f"{paths['dev']} has no rows of subject {subject!r}: MMLU's {shots[name]}-shot "
-                                 "prompts take that subject's dev examples")
+                raise DataError(f"{paths['dev']} has no rows of subject {subject!r}: MMLU's {shots[name]}-shot "
+                                "prompts take that subject's dev examples")
             task = f"{b.task}_{subject}"
             description = f"The following are multiple choice questions (with answers) about " \
                           f"{subject.replace('_', ' ')}.\n\n"
