@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from glora.atomic import atomic_path, write_json
+from glora.errors import ConfigError, WeightsError
 
 TRAIN_FILES = ("weights.safetensors", "metrics.json", "epochs.csv")
 SEARCH_FILES = ("best.json", "candidates.csv")
@@ -26,8 +27,11 @@ RUN_KEYS = ("method", "size", "task", "seed", "family", "shot")
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
-        raise ValueError(f"{path} does not exist; train and search every rate of the grid first")
-    return json.loads(path.read_text())
+        raise WeightsError(f"{path} does not exist; train and search every rate of the grid first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{path} is not valid JSON ({err}); run the stage that wrote it again") from None
 
 
 def candidate(best_path: str | Path) -> dict:
@@ -51,11 +55,11 @@ def run_select(candidates: Sequence[str | Path], train_out: str | Path, search_o
     """``python -m glora select``: keep the candidate (a search's ``best.json``) with the best val200 score;
     copy its train folder to ``train_out`` and its search folder to ``search_out``; write the record ``out``."""
     if not candidates:
-        raise ValueError("select needs at least one candidate (a search's best.json)")
+        raise ConfigError("select needs at least one candidate (a search's best.json)")
     rows = [candidate(path) for path in candidates]
     runs = {json.dumps(row["run"], sort_keys=True) for row in rows}
     if len(runs) > 1:
-        raise ValueError(f"the candidates belong to different runs: {sorted(runs)}; select compares learning "
+        raise ConfigError(f"the candidates belong to different runs: {sorted(runs)}; select compares learning "
                          "rates of one run (method, size, task, seed)")
     best = max(range(len(rows)), key=lambda i: (rows[i]["val_acc"], -i))
     chosen = rows[best]

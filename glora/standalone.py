@@ -11,9 +11,12 @@ gets. Only weight sharing (and the epoch budget that comes with it) differs betw
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def run_standalone(config: Mapping, run, supernet: str | Path, choices: str | Path, out: str | Path, *,
@@ -31,13 +34,15 @@ def run_standalone(config: Mapping, run, supernet: str | Path, choices: str | Pa
     from glora.search_space import SearchSpace
     from glora.train import derive_seed, fingerprint_of, fit, seed_everything
 
+    from glora.errors import ConfigError, WeightsError
+
     if run.method != "glora":
-        raise ValueError(f"standalone compares GLoRA subnets with their supernet; {run.method!r} is not GLoRA")
+        raise ConfigError(f"standalone compares GLoRA subnets with their supernet; {run.method!r} is not GLoRA")
     began = time.perf_counter()
     out, supernet = Path(out), Path(supernet)
     metrics_path = supernet.with_name("metrics.json")
     if not metrics_path.is_file():
-        raise ValueError(f"{metrics_path} does not exist: --supernet must be train's weights.safetensors, with "
+        raise WeightsError(f"{metrics_path} does not exist: --supernet must be train's weights.safetensors, with "
                          "its metrics.json beside it")
     supernet_settings = json.loads(metrics_path.read_text())["settings"]
     settings = {**train_settings(config, run.method, run.task, supernet=False), "lr": supernet_settings["lr"]}
@@ -77,8 +82,8 @@ def run_standalone(config: Mapping, run, supernet: str | Path, choices: str | Pa
               "params": SearchSpace.from_model(model).count_params(chosen), "train_split": "train800",
               "settings": settings, "supernet_epochs": supernet_settings["epochs"], **scores,
               "test_delta": round(scores["alone"]["test"] - scores["inherited"]["test"], 4),
-              "epochs": result.rows, "wall_s": round(time.perf_counter() - began, 1),
-              "provenance": provenance(config, seed=run.seed, device=device)}
+              "epochs": result.rows, "provenance": provenance(config, seed=run.seed, device=device)}
+    log.info("standalone %s %s: %.1f s", run.size, run.task, time.perf_counter() - began)
     write_json(out, record)
     Path(f"{out}.resume.pt").unlink(missing_ok=True)
     return record

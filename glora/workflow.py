@@ -213,7 +213,7 @@ def stage_args(config: Mapping, exp: str, variant: str, task: str, run: str) -> 
     method, size = method_of(config, variant)
     match = RUN.fullmatch(run)
     if match is None:
-        raise ValueError(f"run {run!r} is not seed<N> or shot<K>_seed<N>")
+        raise ConfigError(f"run {run!r} is not seed<N>, shot<K>_seed<N> or either with _lr<rate>")
     family = EXPERIMENTS[exp][0]
     args = ["--method", method, "--task", task, "--seed", match["seed"]]
     if size:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from glora.data.prepare import checkpoints, fewshot, imagenet, llama, vtab
 from glora.data.prepare.sources import PrepareError, Registry, load_sources
+from glora.errors import ConfigError
 
 FAMILIES = ("vtab", "fewshot", "imagenet")
 TARGETS = (*FAMILIES, "checkpoint", "llama", "all")
@@ -45,7 +46,7 @@ def needed(config: Mapping, family: str) -> list[str]:
         return list(dict.fromkeys(names + ([dg["source"]] if dg["enabled"] else [])))
     if family == "imagenet":
         return list(dg["targets"]) if dg["enabled"] else []
-    raise ValueError(f"unknown data family {family!r}; known: {list(FAMILIES)}")
+    raise ConfigError(f"unknown data family {family!r}; known: {list(FAMILIES)}")
 
 
 def checkpoints_in_use(config: Mapping) -> dict[str, str]:
@@ -69,7 +70,7 @@ def laid_out(config: Mapping, target: str) -> bool:
         return imagenet.laid_out(paths["imagenet"], needed(config, "imagenet"))
     if target.startswith("checkpoint_"):
         return checkpoints.laid_out(checkpoints_in_use(config)[target.removeprefix("checkpoint_")])
-    raise ValueError(f"unknown prepare target {target!r}")
+    raise ConfigError(f"unknown prepare target {target!r}")
 
 
 def prepare(config: Mapping, target: str, *, backbone: str | None = None, keep_downloads: bool = False,

@@ -11,6 +11,7 @@ not stop the others: the error at the end names each and what to do.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -114,7 +115,9 @@ def _prepare_one(root: Path, dataset: str, sources: Sources, registry: Registry,
 
 
 def _link_imagenet(stage: Path, imagenet_1k: Path) -> None:
-    """Symbolic links ``stage/<listed path>`` -> the local ImageNet-1k image, for every image the lists name.
+    """Hard links ``stage/<listed path>`` -> the local ImageNet-1k image, for every image the lists name (copies
+    where ImageNet-1k is on another file system). Not symbolic links: the loaders refuse list entries that resolve
+    outside the data root, and a hard link is a file of the data root that costs no space.
 
     Training paths (``<wnid>/<file>.JPEG``) are under ``train/``; validation images (``ILSVRC2012_val_*``) are
     found under ``val/``, flat or in class folders.
@@ -131,14 +134,19 @@ def _link_imagenet(stage: Path, imagenet_1k: Path) -> None:
         entries, _ = parse_list(list_file)
         for entry in entries:
             link = stage / entry.path
-            if link.is_symlink():
+            if link.is_file():
                 continue
             source = val_index.get(entry.path) if "/" not in entry.path else train / entry.path
             if source is None or not source.is_file():
                 missing.append(f"{list_file.name}:{entry.line}: {entry.path}")
                 continue
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(source)
+            try:
+                os.link(source, link)
+            except OSError as err:
+                if err.errno != errno.EXDEV:
+                    raise
+                shutil.copyfile(source, link)
     if missing:
         raise PrepareError(f"{len(missing)} listed images are not in {imagenet_1k} (train/ or val/), e.g. "
                            f"{missing[:5]}; is it the complete ILSVRC-2012 release?")

@@ -18,11 +18,12 @@ from pathlib import Path
 import yaml
 
 from glora.atomic import write_json
+from glora.errors import GloraError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "sources.schema.yaml"
 
 
-class PrepareError(ValueError):
+class PrepareError(GloraError, ValueError):
     """Data that cannot be prepared: the message names the file, URL or key and what to do (CLI: exit 2)."""
 
 
