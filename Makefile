@@ -5,8 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# The progress display (snakemake --logger glora, workflow/logger): a distribution of its own, installed
+# non-editable because Snakemake finds logger plugins with pkgutil.iter_modules(); redone when it changes.
+LOGGER := $(VENV)/.logger-installed
+SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --logger glora
+QUICK := config/mini.yaml config/quick.yaml
+MINI := config/mini.yaml
+CI := config/mini.yaml config/ci.yaml
 
-.PHONY: install run ci test test-slurm bench clean
+.PHONY: install run mini ci test test-slurm bench backbone clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,23 +22,36 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,slurm,llm]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(LOGGER): $(STAMP) $(wildcard workflow/logger/pyproject.toml workflow/logger/snakemake_logger_plugin_glora/*.py)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps ./workflow/logger
+	touch $(LOGGER)
 
-# The embedded mini suite: the whole DAG on CPU (data, pre-training, training, search, export, evaluation).
-run: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --configfile config/mini.yaml --report results/mini/report.zip
+install: $(STAMP) $(LOGGER)
+
+# The fast embedded default: a subset of the mini suite (config/quick.yaml) through every rule of the workflow, on
+# CPU, into results/mini; then the report and where to look.
+run: install
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(QUICK)
+	$(SNAKEMAKE) --configfile $(QUICK) --report results/mini/report.zip
+	@$(BIN)/python -m glora where --config config.yaml $(addprefix --config ,$(QUICK))
+
+# The whole mini suite (config/mini.yaml): every method and task of the paper in miniature. After `make run` it
+# only runs what the subset left out.
+mini: install
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(MINI)
+	$(SNAKEMAKE) --configfile $(MINI) --report results/mini/report.zip
+	@$(BIN)/python -m glora where --config config.yaml $(addprefix --config ,$(MINI))
 
 # The same rules on a smaller overlay (minutes): what .ci/run checks end to end, then every table cell against
 # the golden values committed in config/golden/ci (a cell outside its tolerance fails the check), and the report
 # (results/ci/report.zip), which must hold every table and figure.
-ci: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --configfile config/mini.yaml config/ci.yaml
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --configfile config/mini.yaml config/ci.yaml --report results/ci/report.zip
+ci: install
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(CI)
+	$(SNAKEMAKE) --configfile $(CI) --report results/ci/report.zip
 	$(BIN)/python -m glora.paper.report_check results/ci/report.zip results/ci/tables results/ci/figures
-	$(BIN)/python -m glora compare --config config.yaml --config config/mini.yaml --config config/ci.yaml --strict --quiet
+	$(BIN)/python -m glora compare --config config.yaml $(addprefix --config ,$(CI)) --strict --quiet
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest
 
 # The CI overlay again, through a real SLURM scheduler on this machine (tests/slurm/cluster.sh starts a one-node
@@ -41,8 +61,14 @@ test-slurm: ci
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m slurm tests/test_slurm_cluster.py; rc=$$?; \
 	if [ "$$started" = started ]; then tests/slurm/cluster.sh down; fi; exit $$rc
 
-bench: $(STAMP)
+# Pre-train the mini suite's tiny ViT again (rules mini_upstream and pretrain, ~N minutes on 2 cores) and check
+# that it is byte-identical to the committed one (assets/vit_mini/).
+backbone: install
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(MINI) config/backbone.yaml -- results/backbone/pretrain/vit_mini.safetensors
+	cd results/backbone/pretrain && sha256sum --check $(CURDIR)/assets/vit_mini/vit_mini.safetensors.sha256
+
+bench: install
 	$(BIN)/python benchmarks/bench_glora_step.py
 
 clean:
-	rm -rf results/mini results/ci results/demo .snakemake
+	rm -rf results/mini results/ci results/backbone results/demo .snakemake

@@ -134,6 +134,12 @@ def jobs(config: Mapping) -> list[Job]:
     return out
 
 
+def train_priority(config: Mapping, variant: str) -> int:
+    """Snakemake priority of a train job: supernets first (they take 5x a fixed model's epochs and everything of
+    their run waits for them), then the fixed models; the short jobs fill the gaps."""
+    return 2 if searched(config, variant) else 1
+
+
 def lr_grid(config: Mapping, exp: str, variant: str) -> list[float]:
     """The supernet learning rates chosen among on val200 for a VTAB experiment's GLoRA variant
     (``train.supernet_lr_grid``); empty when the rate is fixed (few-shot, domain generalisation, other methods)."""

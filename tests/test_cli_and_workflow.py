@@ -75,7 +75,7 @@ def snakemake(workdir, *args):
 
 @pytest.fixture
 def workflow_copy(tmp_path):
-    for item in ("Snakefile", "config.yaml", "config", "workflow", "envs"):
+    for item in ("Snakefile", "config.yaml", "config", "workflow", "envs", "assets"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
     return tmp_path
@@ -147,18 +147,38 @@ def test_mini_dry_run_and_switching_experiments_off(workflow_copy):
     run = snakemake(workflow_copy, "--dry-run", "--printshellcmds", "--cores", "16", "--configfile", "config/mini.yaml")
     assert run.returncode == 0, run.stderr + run.stdout
     counts = job_counts(run.stdout)
-    # torch threads from the config, not from --cores: the golden tables hold on a machine of any size
-    assert re.search(r"glora pretrain .* --threads 2 ", run.stdout) and " --threads 16 " not in run.stdout
-    # 10 tasks x 14 variants (Table 1's methods) + few-shot 2 datasets x 3 shots + 1 DG source
-    assert counts["mini_data"] == 1 and counts["pretrain"] == 1 and counts["train"] == 10 * 14 + 2 * 3 + 1
-    assert counts["search"] == 10 * 2 + 2 * 3 + 1 and counts["retrain"] == 10 and counts["efficiency"] == 1
+    assert " --threads 16 " not in run.stdout  # torch threads come from the config (golden tables on any machine)
+    # the committed backbone (assets/vit_mini): no upstream set, no pre-training
+    assert counts["mini_data"] == 1 and "pretrain" not in counts and "mini_upstream" not in counts
+    # 10 tasks x 14 variants (Table 1's methods), GLoRA once more per task (its 2 supernet rates, chosen on val200),
+    # + few-shot 2 datasets x 3 shots + 1 DG source
+    assert counts["train"] == 10 * 15 + 2 * 3 + 1 and counts["select_lr"] == 10 and counts["standalone"] == 10
+    assert counts["search"] == 10 * 3 + 2 * 3 + 1 and counts["retrain"] == 10 and counts["efficiency"] == 1
     # Table 2 in miniature: the generated tiny LLaMA, LoRA + 2 GLoRA runs (searched), 3 exports, + the base row
     assert (counts["llm_mini"], counts["llm_train"], counts["llm_search"], counts["llm_export"],
             counts["llm_evaluate"]) == (1, 3, 2, 3, 4)
     off = workflow_copy / "off.yaml"
     off.write_text("experiments: {fewshot: {enabled: false}, domain_generalization: {enabled: false}}\n")
     run = snakemake(workflow_copy, "--dry-run", "--cores", "all", "--configfile", "config/mini.yaml", str(off))
-    assert job_counts(run.stdout)["train"] == 140
+    assert job_counts(run.stdout)["train"] == 150
+
+
+def test_quick_run_is_a_subset_of_the_mini_suite_with_every_rule(workflow_copy):
+    """`make run`'s plan: every rule the mini suite has, on the subset of config/quick.yaml, and each shared job
+    with the very command line the mini suite gives it (so its cells are the mini suite's)."""
+    quick = snakemake(workflow_copy, "--dry-run", "--printshellcmds", "--cores", "2", "--configfile",
+                      "config/mini.yaml", "config/quick.yaml")
+    mini = snakemake(workflow_copy, "--dry-run", "--printshellcmds", "--cores", "2", "--configfile", "config/mini.yaml")
+    assert quick.returncode == 0 and mini.returncode == 0, quick.stderr + mini.stderr
+    counts = job_counts(quick.stdout)
+    assert set(counts) == set(job_counts(mini.stdout))  # every rule of the mini suite runs
+    # 3 tasks x (Linear, Full, LoRA, NOAH, GLoRA at 2 rates) + few-shot 2 shots + the DG source
+    assert counts["train"] == 3 * 6 + 2 + 1 and counts["select_lr"] == 3 and counts["retrain"] == 3
+    assert counts["total"] == 90
+    stage_lines = {line.strip() for line in mini.stdout.splitlines() if "python -m glora" in line}
+    shared = [line.strip() for line in quick.stdout.splitlines()
+              if re.search(r"python -m glora (train|search|select|standalone|export|evaluate) ", line)]
+    assert len(shared) == 21 + 12 + 3 + 3 + 18 + 18 + 3 and all(line in stage_lines for line in shared)
 
 
 @pytest.mark.parametrize("addition, message", [

@@ -164,7 +164,8 @@ def test_compare_with_the_paper_covers_tables_2_3_and_5(tmp_path):
     assert {r["status"] for r in compare_table("table2_llm", table2, golden, 1.0, paper=False)} == {"within"}
 
 
-@pytest.mark.parametrize("overlays", [["config/mini.yaml"], ["config/mini.yaml", "config/ci.yaml"]])
+@pytest.mark.parametrize("overlays", [["config/mini.yaml"], ["config/mini.yaml", "config/quick.yaml"],
+                                      ["config/mini.yaml", "config/ci.yaml"]])
 def test_golden_tables_are_committed_for_the_mini_suite_and_the_ci_overlay(overlays, monkeypatch):
     """``make run`` and ``make ci`` compare with golden tables: every comparable table must be there, its rows
     named by the table's key columns (else each cell would read "missing" and the check could not fail)."""
@@ -180,7 +181,8 @@ def test_golden_tables_are_committed_for_the_mini_suite_and_the_ci_overlay(overl
     expected = {"table1_vtab", "table4_efficiency", "table5_learning_rates",
                 *(["table2_llm"] if experiments["llm"]["enabled"] else []),
                 *(["table3_domain_generalization"] if experiments["domain_generalization"]["enabled"] else []),
-                *(["table6_vtab_swin"] if experiments["swin"]["enabled"] else [])}
+                *(["table6_vtab_swin"] if experiments["swin"]["enabled"] else []),
+                *(["weight_sharing"] if config["diagnostics"]["weight_sharing"] else [])}
     assert set(golden) == expected
     for name, table in golden.items():
         assert len(table) and set(TABLES[name].keys) <= set(table.columns), name

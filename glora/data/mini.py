@@ -191,11 +191,20 @@ def write_variants(root: Path, seed: int, bar: tqdm) -> dict:
             for variant, (_, classes, _) in VARIANTS.items()}
 
 
-def generate(out: Path, seed: int = 0, upstream_per_class: int = 100, quiet: bool = False) -> dict:
-    """Write the mini suite to ``out`` (see the module docstring) and return a summary (counts, seconds).
+#: what ``generate`` can write: the pre-training set, and the downstream sets
+PARTS = ("upstream", "vtab", "fewshot", "imagenet_variants")
+
+
+def generate(out: Path, seed: int = 0, upstream_per_class: int = 100, quiet: bool = False,
+             parts: tuple[str, ...] = PARTS) -> dict:
+    """Write the mini suite (``parts`` of it; the workflow writes the upstream set apart, since only
+    pre-training reads it) to ``out`` (see the module docstring) and return a summary (counts, seconds).
 
     ``out`` may be new, empty, or a previous mini suite (replaced); anything else is refused.
     """
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f"unknown or no parts {unknown}; choose among {list(PARTS)}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     if upstream_per_class < 1:
@@ -207,19 +216,22 @@ def generate(out: Path, seed: int = 0, upstream_per_class: int = 100, quiet: boo
     if tmp.exists():
         shutil.rmtree(tmp)  # left by a killed run
     start = time.perf_counter()
-    upstream = len(upstream_classes()) * (upstream_per_class + max(2, upstream_per_class // 10))
-    total = (upstream + len(TASKS) * (TRAIN + VAL + TEST)
-             + sum(t.num_classes * (POOL + FEWSHOT_VAL + FEWSHOT_TEST) for t in FEWSHOT.values())
-             + sum(len(classes) * VARIANT_PER_CLASS for _, classes, _ in VARIANTS.values()))
+    images = {
+        "upstream": len(upstream_classes()) * (upstream_per_class + max(2, upstream_per_class // 10)),
+        "vtab": len(TASKS) * (TRAIN + VAL + TEST),
+        "fewshot": sum(t.num_classes * (POOL + FEWSHOT_VAL + FEWSHOT_TEST) for t in FEWSHOT.values()),
+        "imagenet_variants": sum(len(classes) * VARIANT_PER_CLASS for _, classes, _ in VARIANTS.values())}
+    writers = {"upstream": lambda bar: write_upstream(tmp / "upstream", seed, upstream_per_class, bar),
+               "vtab": lambda bar: write_vtab(tmp / "vtab", seed, bar),
+               "fewshot": lambda bar: write_fewshot(tmp / "fewshot", seed, bar),
+               "imagenet_variants": lambda bar: write_variants(tmp / "imagenet_variants", seed, bar)}
+    total = sum(images[part] for part in parts)
     with tqdm(total=total, desc="mini suite", unit="img", disable=quiet) as bar:
-        summary = {
-            "suite": "glora mini", "seed": seed, "upstream_per_class": upstream_per_class, "images": total,
-            "upstream": write_upstream(tmp / "upstream", seed, upstream_per_class, bar),
-            "vtab": write_vtab(tmp / "vtab", seed, bar),
-            "fewshot": write_fewshot(tmp / "fewshot", seed, bar),
-            "imagenet_variants": write_variants(tmp / "imagenet_variants", seed, bar),
-            "versions": {p: version(p) for p in ("numpy", "pillow", "scikit-image", "scikit-learn", "matplotlib")},
-        }
+        summary = {"suite": "glora mini", "seed": seed, "images": total, "parts": list(parts),
+                   **({"upstream_per_class": upstream_per_class} if "upstream" in parts else {}),
+                   **{part: writers[part](bar) for part in PARTS if part in parts},
+                   "versions": {p: version(p) for p in ("numpy", "pillow", "scikit-image", "scikit-learn",
+                                                        "matplotlib")}}
     (tmp / "mini.json").write_text(json.dumps(summary, indent=1) + "\n")
     if out.exists():
         shutil.rmtree(out)

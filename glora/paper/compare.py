@@ -28,9 +28,10 @@ from glora.paper import reference
 class Comparable:
     """How one of our tables is compared: the reference table it is diffed with, the columns that name a row,
     how our row names read in the paper, which of our rows are results (Table 2 also prints the paper's), and
-    which columns are golden (None: all)."""
+    which columns are golden (None: all). ``reference`` None: a table of ours that the paper does not have (a
+    diagnostic), compared with golden tables only."""
 
-    reference: str
+    reference: str | None
     keys: tuple[str, ...] = ("method",)
     aliases: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
@@ -57,6 +58,9 @@ TABLES = {
                                     golden_columns=("method", "extra_params_m", "extra_gflops")),
     "table5_learning_rates": Comparable("table5", keys=("task",), golden_columns=("task", "lr")),
     "table6_vtab_swin": Comparable("table6"),
+    "weight_sharing": Comparable(None, keys=("method", "task"),  # its lr is Table 5's, compared exactly there
+                                 golden_columns=("method", "task", "params_m", "inherited_val200", "alone_val200",
+                                                 "inherited_test", "alone_test", "test_delta")),
 }
 #: parameter counts (millions) agree when they print the same with two decimals
 PARAMS_TOLERANCE = 0.005
@@ -152,6 +156,10 @@ def expected_cells(config: Mapping) -> dict[str, tuple[set[str], Callable[[str],
             out[table] = rows(key), vtab_columns(key)
     if exps["vtab"]["enabled"]:
         out["table5_learning_rates"] = set(vtab_tasks(config, "vtab")), every
+        if config["diagnostics"]["weight_sharing"]:
+            searched = {v for v in variants(config, exps["vtab"]["methods"]) if method_of(config, v)[0] == "glora"}
+            out["weight_sharing"] = {f"{display_name(v, 'glora')} / {task}" for v in searched
+                                     for task in [*vtab_tasks(config, "vtab"), "mean"]}, every
     if exps["domain_generalization"]["enabled"]:
         out["table3_domain_generalization"] = rows("domain_generalization"), every
     if exps["llm"]["enabled"]:
@@ -183,7 +191,7 @@ def references(config: Mapping) -> dict[str, pd.DataFrame] | None:
         if not folder.is_dir():
             return None
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
-    return {name: reference.load(spec.reference) for name, spec in TABLES.items()}
+    return {name: reference.load(spec.reference) for name, spec in TABLES.items() if spec.reference}
 
 
 def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict: bool = False) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 
 rule pretrain:
     input:
-        f"{RESULTS}/data",
+        f"{RESULTS}/upstream",
     output:
         f"{RESULTS}/pretrain/{{backbone}}.safetensors",
     params:

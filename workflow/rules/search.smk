@@ -19,6 +19,7 @@ rule search:
     benchmark:
         f"{RESULTS}/benchmarks/{{exp}}/search/{{variant}}/{{task}}/{{run}}.tsv"
     threads: config["resources"]["threads"]
+    priority: 1  # a supernet's run goes on as soon as it is trained
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],

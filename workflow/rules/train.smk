@@ -20,6 +20,7 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/{{exp}}/train/{{variant}}/{{task}}/{{run}}.tsv"
     threads: config["resources"]["threads"]
+    priority: lambda w: plan.train_priority(config, w.variant)
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
