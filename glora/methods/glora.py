@@ -141,6 +141,41 @@ def equation_10(w0, b0, a, b, c, d, e):
     return weight, bias
 
 
+class _LoraWeight(torch.autograd.Function):
+    """W' = W0 + W0 ⊙ (a_d a_u) + B for a LoRA-type A (Eq. 10), with B = b_d b_u (LoRA), ``b_d`` broadcast
+    (vector (out, 1), scalar (1, 1)) or absent (``b_d`` None).
+
+    The same float operations, in the same order, as autograd through ``addcmul(W0, W0, a_d @ a_u) + B``, so
+    forward values and gradients are bit-identical to it; what it saves is memory traffic over (out, in)
+    matrices, which is what this path pays beside its matmuls: B is added in place into the fresh W' instead
+    of into a third matrix, and the backward multiplies the incoming gradient by W0 directly (autograd's
+    addcmul backward first builds ``W0 * value``, a copy of W0). Nothing (out, in) is saved but W0, a
+    parameter."""
+
+    @staticmethod
+    def forward(ctx, w0, a_d, a_u, b_d, b_u):
+        weight = torch.addcmul(w0, w0, a_d @ a_u)
+        if b_d is not None:
+            weight.add_(b_d @ b_u if b_u is not None else b_d)
+        ctx.save_for_backward(w0, a_d, a_u, b_d, b_u)
+        return weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        w0, a_d, a_u, b_d, b_u = ctx.saved_tensors
+        grads = [None] * 5
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grad_a = grad * w0
+            grads[1] = grad_a.mm(a_u.t()) if ctx.needs_input_grad[1] else None  # as autograd's mm backward
+            grads[2] = a_d.t().mm(grad_a) if ctx.needs_input_grad[2] else None
+        if b_d is not None and b_u is not None:
+            grads[3] = grad.mm(b_u.t()) if ctx.needs_input_grad[3] else None
+            grads[4] = b_d.t().mm(grad) if ctx.needs_input_grad[4] else None
+        elif b_d is not None and ctx.needs_input_grad[3]:
+            grads[3] = grad.sum_to_size(b_d.shape)  # as autograd's broadcasting add
+        return tuple(grads)
+
+
 class GLoRALinear(nn.Module):
     """A frozen ``nn.Linear`` (W0 (out, in), b0 (out,)) adapted with GLoRA support tensors.
 
@@ -264,9 +299,9 @@ class GLoRALinear(nn.Module):
         bias = self._bias(choice)
         a = self._factor(choice["A"], self.A_d, self.A_u)
         if isinstance(a, tuple):  # W0 ⊙ (A_d A_u) has no low-rank shortcut: build W', B included
-            weight = torch.addcmul(self.weight, self.weight, a[0] @ a[1])
-            b = self._dense(choice["B"], self.B_d, self.B_u)
-            return F.linear(x, weight if b is None else weight + b, bias)
+            b = self._factor(choice["B"], self.B_d, self.B_u)
+            b_d, b_u = b if isinstance(b, tuple) else (b, None)
+            return F.linear(x, _LoraWeight.apply(self.weight, *a, b_d, b_u), bias)
         y = F.linear(x, self.weight, bias)
         if a is not None:
             a = a.squeeze(-1)
