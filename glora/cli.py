@@ -195,6 +195,14 @@ def _efficiency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from glora.plan_cost import Calibration, render, report
+
+    plan = report(_setup(args), Calibration.read(args.calibration), args.on)
+    print(json.dumps(plan, indent=1) if args.json else render(plan))
+    return 0
+
+
 def _paper_outputs(args: argparse.Namespace, kind: str) -> int:
     """``tables`` / ``figures``: write the paper's outputs of the run into results/<name>/<kind>."""
     from glora.paper import outputs
@@ -485,6 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     eff.add_argument("--out", required=True, type=Path, help="the CSV to write (settings go to the .json beside it)")
     _common(eff)
     eff.set_defaults(func=_efficiency)
+
+    plan = stages.add_parser("plan", help="per-rule job counts and estimated device-hours of a configuration, from "
+                                          "the measured calibration table (config/calibration.csv)")
+    plan.add_argument("--calibration", type=Path, default=Path("config/calibration.csv"),
+                      help="measured images/s per backbone, kind and device (default: %(default)s)")
+    plan.add_argument("--on", metavar="DEVICE", help="estimate for this device of the table (default: a GPU when "
+                                                     "it has one, else its CPU)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    _common(plan)
+    plan.set_defaults(func=_plan)
 
     tables = stages.add_parser("tables", help="the paper's tables from the run's results (CSV, Markdown, LaTeX)")
     tables.add_argument("--out", type=Path, help="folder (default: results/<name>/tables)")
