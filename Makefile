@@ -13,7 +13,7 @@ QUICK := config/mini.yaml config/quick.yaml
 MINI := config/mini.yaml
 CI := config/mini.yaml config/ci.yaml
 
-.PHONY: install run mini ci test test-slurm bench backbone clean
+.PHONY: install run mini ci test test-slurm bench gpu-check backbone clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,8 +67,23 @@ backbone: install
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(MINI) config/backbone.yaml -- results/backbone/pretrain/vit_mini.safetensors
 	cd results/backbone/pretrain && sha256sum --check $(CURDIR)/assets/vit_mini/vit_mini.safetensors.sha256
 
-bench: install
-	$(BIN)/python benchmarks/bench_glora_step.py
+# Every benchmark (training step, search candidate, the peer PEFT, process start-up): ratios only, each line with
+# the load it was measured under (benchmarks/README: what each measures). Installs the bench extra (peft) once.
+BENCH := $(VENV)/.bench-installed
+$(BENCH): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH)
+
+bench: install $(BENCH)
+	$(BIN)/python benchmarks/bench_glora_step.py --ratios
+	$(BIN)/python benchmarks/bench_search_candidate.py --ratios
+	$(BIN)/python benchmarks/bench_vs_peft.py --ratios
+	$(BIN)/python benchmarks/bench_startup.py --ratios --results results/mini
+
+# What no GPU has run yet (CUDA, bf16, pinned memory, loader workers; Table 4 and the plan's calibration rows on
+# the GPU; the CI overlay with --resources gpu=1), <= 8 min on one GPU; without a GPU: the CPU-side parts, exit 0.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf results/mini results/ci results/backbone results/demo .snakemake

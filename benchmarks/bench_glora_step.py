@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -159,19 +160,20 @@ def run_child(config: str, backbone: str, batch: int, device: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(backbone: str, batch: int, steps: int, device: str) -> None:
+def report(backbone: str, batch: int, steps: int, device: str, say=print) -> None:
     rows = {c: run_child(c, backbone, batch, device) for c in CONFIGS}
     for c, seconds in step_times(backbone, batch, steps, device).items():
         rows[c]["seconds"] = seconds
-    print(f"\n## training step: {backbone}, batch {batch}, {device}, median of {steps} interleaved steps")
-    print(f"{'config':8} {'s/step':>8} {'peak MB':>9} {'step MB':>9} {'trainable':>11}")
+    load = f"[load {os.getloadavg()[0]:.2f}, {backbone}, batch {batch}, {device}]"
+    say(f"\n## training step: {backbone}, batch {batch}, {device}, median of {steps} interleaved steps")
+    say(f"{'config':8} {'s/step':>8} {'peak MB':>9} {'step MB':>9} {'trainable':>11}")
     for c, r in rows.items():
-        print(f"{c:8} {r['seconds']:8.3f} {r['peak_mb']:9.0f} {r['step_mb']:9.0f} {r['trainable']:11d}")
+        say(f"{c:8} {r['seconds']:8.3f} {r['peak_mb']:9.0f} {r['step_mb']:9.0f} {r['trainable']:11d}")
     g = rows["glora"]
     for ref in ("plain", "full", "lora"):
         print(f"glora / {ref:5}: time {g['seconds'] / rows[ref]['seconds']:.3f}x, "
               f"peak memory {g['peak_mb'] / rows[ref]['peak_mb']:.3f}x, "
-              f"step memory {g['step_mb'] / max(rows[ref]['step_mb'], 1e-9):.3f}x")
+              f"step memory {g['step_mb'] / max(rows[ref]['step_mb'], 1e-9):.3f}x  {load}")
 
 
 def main() -> None:
@@ -179,6 +181,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny ViT only")
     parser.add_argument("--steps", type=int, default=5, help="ViT-B/16 steps per configuration")
+    parser.add_argument("--ratios", action="store_true", help="print only the ratio lines (make bench)")
     parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
     parser.add_argument("--backbone", default="vit_mini", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
@@ -186,17 +189,21 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.backbone, args.batch, args.device)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    say = (lambda *a: None) if args.ratios else print
+    say(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     setups = [("vit_mini", 64, max(args.steps, 30))]
     if not args.quick:
         setups.append(("vit_base_patch16_224.orig_in21k", 8, args.steps))
     for backbone, batch, steps in setups:
-        report(backbone, batch, steps, args.device)
+        report(backbone, batch, steps, args.device, say)
     for backbone, _, _ in setups:
-        print(f"\n## inference: merged GLoRA vs untouched {backbone}, images/s")
+        say(f"\n## inference: merged GLoRA vs untouched {backbone}, images/s")
         for r in inference(backbone, args.device):
-            print(f"batch {r['batch']:3d}: merged {r['merged']:9.1f}  untouched {r['untouched']:9.1f}  "
-                  f"ratio {r['ratio']:.3f}")
+            say(f"batch {r['batch']:3d}: merged {r['merged']:9.1f}  untouched {r['untouched']:9.1f}  "
+                f"ratio {r['ratio']:.3f}")
+            if args.ratios:
+                print(f"merged / untouched inference, {backbone}, batch {r['batch']}: {r['ratio']:.3f}x  "
+                      f"[load {os.getloadavg()[0]:.2f}, {args.device}]")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--ratios", action="store_true", help="print only the ratio line (make bench)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -74,6 +76,11 @@ def main() -> None:
             sync(args.device)
             times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
+    if args.ratios:
+        print(f"search candidate / plain evaluation, {args.backbone}, {args.images} images: "
+              f"{med['candidate'] / med['plain_eval']:.3f}x (merge {med['merge_only'] / med['candidate']:.0%} of it)"
+              f"  [load {os.getloadavg()[0]:.2f}, {args.device}]")
+        return
     print(json.dumps({"backbone": args.backbone, "device": args.device, "images": args.images,
                       "threads": torch.get_num_threads(), "median_s": {k: round(v, 5) for k, v in med.items()},
                       "candidate_over_plain_eval": round(med["candidate"] / med["plain_eval"], 3),

@@ -1,0 +1,189 @@
+"""Per-job overhead of the pipeline: process start-up of ``python -m glora <stage>``; prints seconds and shares.
+
+Every Snakemake job is a fresh process, so every job pays the interpreter, torch, timm (which imports
+torchvision, whose ``ops/roi_align.py`` imports ``torch._dynamo``) and the package before it does any work.
+
+- ``--help``: the whole process, per stage (no torch may be imported);
+- start-up to the first line of real work: the time from starting ``python -m glora <stage> ...`` (the mini
+  suite's own command line) to the moment it first opens its input (export: the weights; evaluate: the card
+  beside the model; train: the data or the checkpoint; search: the supernet). An audit hook (PEP 578) in the
+  child reports that moment and ends the process there, so nothing is written;
+- what the imports cost alone (``import torch``, ``import torch._dynamo``, ``import timm``);
+- the share of the mini suite's job time spent in start-up: for every Snakemake benchmark file of the run
+  (``results/mini/benchmarks/**.tsv``, one per job), the start-up of its stage over the job's wall time.
+
+Every number is the median of ``--runs`` runs, interleaved; the load average is printed beside it.
+
+    python benchmarks/bench_startup.py --results results/mini            # inside the repository, after a run
+    python benchmarks/bench_startup.py --ratios                           # only the summary lines (make bench)
+
+Targets (issue 20): ``--help`` <= 0.5 s without torch; export/evaluate start-up <= 2.0 s; the start-up share of
+the mini suite halved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: child code: report the first open() of a path starting with one of the prefixes, then end the process
+PROBE = r"""
+import os, sys, time
+prefixes = tuple(os.environ["GLORA_PROBE_PREFIXES"].split(os.pathsep))
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and os.path.abspath(args[0]).startswith(prefixes):
+        sys.stderr.write(f"GLORA_PROBE {time.time():.6f}\n")
+        sys.stderr.flush()
+        os._exit(0)
+sys.addaudithook(hook)
+import runpy
+sys.argv = ["python -m glora", *sys.argv[1:]]
+runpy.run_module("glora", run_name="__main__", alter_sys=True)
+"""
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+CODE = [ROOT]
+
+
+def env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(CODE[0]), os.environ.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep)}
+
+
+def whole(argv: list[str], cwd: Path) -> float:
+    """Seconds from starting ``python argv`` to its exit."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, *argv], cwd=cwd, env=env(), check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def to_first_open(args: list[str], prefixes: list[Path], cwd: Path) -> float:
+    """Seconds from starting ``python -m glora args`` to its first open of a path under ``prefixes``."""
+    e = {**env(), "GLORA_PROBE_PREFIXES": os.pathsep.join(str(p.resolve()) for p in prefixes)}
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=e, capture_output=True, text=True)
+    mark = re.search(r"GLORA_PROBE (\S+)", out.stderr)
+    if not mark:
+        raise RuntimeError(f"python -m glora {' '.join(args)} never opened {prefixes}:\n{out.stderr[-2000:]}")
+    return float(mark.group(1)) - t0
+
+
+def imports_torch(argv: list[str], cwd: Path) -> bool:
+    out = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=cwd, env=env(), capture_output=True,
+                         text=True)
+    return bool(re.search(r"\|\s+torch$", out.stderr, re.M))
+
+
+def mini_probes(results: Path, tmp: Path) -> dict[str, tuple[list[str], list[Path]]]:
+    """The mini suite's command lines (as its rules write them) for one GLoRA run, with what each opens first."""
+    cfg = results / "config.resolved.yaml"
+    run = ["--method", "glora", "--task", "digits", "--seed", "0", "--size", "glora_large"]
+    opts = ["--config", str(cfg), "--quiet", "--device", "cpu", "--threads", "1"]
+    train = results / "vtab/train/glora_large/digits/seed0"
+    export = results / "vtab/export/glora_large/digits/seed0"
+    data = [results / "data", results.parent.parent / "assets"]
+    return {
+        "train": (["train", *opts, *run, "--out", str(tmp / "train")], data),
+        "search": (["search", *opts, *run, "--weights", str(train / "weights.safetensors"), "--out",
+                    str(tmp / "search")], [train / "weights.safetensors"]),
+        "export": (["export", *opts, *run, "--weights", str(train / "weights.safetensors"), "--choices",
+                    str(results / "vtab/search/glora_large/digits/seed0/best.json"), "--out", str(tmp / "export")],
+                   [train / "weights.safetensors"]),
+        "evaluate": (["evaluate", *opts, "--model", str(export / "model.safetensors"), "--supernet",
+                      str(train / "weights.safetensors"), "--out", str(tmp / "evaluate.json")],
+                     [export / "card.json"]),
+    }
+
+
+def job_times(benchmarks: Path) -> dict[str, list[float]]:
+    """Wall seconds of every job of a run, by stage (the folder after the experiment: train, export, ...)."""
+    out: dict[str, list[float]] = {}
+    for tsv in sorted(benchmarks.rglob("*.tsv")):
+        parts = tsv.relative_to(benchmarks).parts
+        stage = parts[1] if len(parts) > 2 else parts[0]
+        lines = tsv.read_text().splitlines()
+        if len(lines) >= 2:
+            out.setdefault(stage, []).append(float(lines[1].split("\t")[0]))
+    return out
+
+
+#: benchmark folder -> the stage whose start-up it pays (llm_* jobs import torch and transformers: at least this)
+STAGE_OF = {"train": "train", "retrain": "train", "search": "search", "export": "export", "evaluate": "evaluate",
+            "standalone": "train", "select": "help", "mini.tsv": "help"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("results/mini"),
+                        help="a finished mini run (its inputs are read, nothing is written there)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose glora is measured (default: "
+                        "this one; another one gives the before/after numbers)")
+    parser.add_argument("--ratios", action="store_true", help="print only the summary lines")
+    args = parser.parse_args()
+    say = (lambda *a: None) if args.ratios else print
+    CODE[0] = args.code.resolve()
+    results = args.results.resolve()
+    cwd = results.parent.parent  # the repository the run's relative paths start from
+    say(f"python {sys.version.split()[0]}, code under test: {CODE[0]}, run: {results}; load {load():.2f} at start")
+
+    samples: dict[str, list[float]] = {}
+    helps = ["-m glora --help"] + [f"-m glora {s} --help" for s in ("train", "export", "evaluate", "search")]
+    imports = {"import torch": ["-c", "import torch"], "import torch._dynamo": ["-c", "import torch._dynamo"],
+               "import timm": ["-c", "import timm"], "import glora.experiment": ["-c", "import glora.experiment"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        probes = mini_probes(results, Path(tmp)) if (results / "config.resolved.yaml").is_file() else {}
+        if not probes:
+            say(f"no finished mini run at {results}: start-up to real work and the share are skipped")
+        loads = []
+        for _ in range(args.runs):
+            loads.append(load())
+            for h in helps:
+                samples.setdefault(h, []).append(whole(h.split(), cwd))
+            for name, argv in imports.items():
+                samples.setdefault(name, []).append(whole(argv, cwd))
+            for stage, (argv, prefixes) in probes.items():
+                samples.setdefault(f"{stage} to first input", []).append(to_first_open(argv, prefixes, cwd))
+        loads.append(load())
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    torch_in_help = imports_torch("-m glora export --help".split(), cwd)
+    say(f"\n{'what':32} {'median s':>9} {'min s':>7} {'max s':>7}   ({args.runs} runs, load {min(loads):.2f}-"
+        f"{max(loads):.2f})")
+    for k, v in samples.items():
+        say(f"{k:32} {med[k]:9.3f} {min(v):7.3f} {max(v):7.3f}")
+    tag = f"[load {min(loads):.2f}-{max(loads):.2f}, {os.cpu_count()} cores, median of {args.runs}]"
+    print(f"help: {max(med[h] for h in helps):.3f} s at most over {len(helps)} commands, imports torch: "
+          f"{torch_in_help}  (target <= 0.5 s, no torch) {tag}")
+    if probes:
+        for stage in ("export", "evaluate"):
+            print(f"{stage}: {med[f'{stage} to first input']:.3f} s to the first input (target <= 2.0 s) {tag}")
+        startup = {"help": max(med[h] for h in helps),
+                   **{s: med[f"{s} to first input"] for s in ("train", "search", "export", "evaluate")}}
+        times = job_times(results / "benchmarks")
+        total = sum(sum(v) for v in times.values())
+        paid = 0.0
+        for stage, walls in times.items():
+            s = startup[STAGE_OF.get(stage, "evaluate")]
+            paid += s * len(walls)
+            say(f"  {stage:10} {len(walls):4d} jobs, {sum(walls):8.1f} s of job time, start-up {s:.2f} s each")
+        print(f"start-up share of the run's job time: {paid / total:.3f} ({paid:.0f} s of {total:.0f} s over "
+              f"{sum(len(v) for v in times.values())} jobs with a benchmark file) {tag}")
+        say(json.dumps({"startup_s": {k: round(v, 3) for k, v in startup.items()}}))
+
+
+if __name__ == "__main__":
+    main()
