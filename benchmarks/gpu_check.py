@@ -2,7 +2,7 @@
 one script of at most ~8 minutes on one GPU, printed as one summary.
 
 CPU-side parts (always): the GLoRA layer's fast path against the plain formula, the merge against the adapted
-model, and ``python -m glora plan`` (torch-free). Without a CUDA device the script says so and exits 0 after them.
+model, and ``python -m glora plan``. Without a CUDA device the script says so and exits 0 after them.
 
 GPU parts, in order (each is skipped with a note when the time left, ``--budget-s``, is too short for it):
 
