@@ -9,31 +9,29 @@ Public API::
     choices = space.sample(0); space.count_params(choices)
     glora.set_choices(model, choices)                # one subnet
     plain = glora.merge_glora(model, choices)        # a plain timm model, same outputs
+
+The names are loaded on first use (``import glora.workflow``, the Snakemake plan, imports no torch); the layers
+of the package: docs/architecture.md.
 """
 
-from glora.methods.glora import (
-    GLoRALinear,
-    apply_glora,
-    glora_layers,
-    load_supernet,
-    merge_glora,
-    save_supernet,
-    set_choices,
-    set_impl,
-)
-from glora.search_space import LayerSpace, SearchSpace
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GLoRALinear",
-    "LayerSpace",
-    "SearchSpace",
-    "apply_glora",
-    "glora_layers",
-    "load_supernet",
-    "merge_glora",
-    "save_supernet",
-    "set_choices",
-    "set_impl",
-]
+_FACE = {
+    **dict.fromkeys(["GLoRALinear", "apply_glora", "glora_layers", "load_supernet", "merge_glora", "save_supernet",
+                     "set_choices", "set_impl"], "glora.methods.glora"),
+    **dict.fromkeys(["LayerSpace", "SearchSpace"], "glora.search_space"),
+}
+
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name: str):
+    if name in _FACE:
+        return getattr(importlib.import_module(_FACE[name]), name)
+    raise AttributeError(f"module 'glora' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_FACE])

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import glora
-from glora.methods.glora import layer_options, option_params
+from glora.methods.glora.options import layer_options, option_params
 from tests.conftest import all_choices
 
 IN, OUT = 12, 10
