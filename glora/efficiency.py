@@ -53,7 +53,7 @@ def deployed(config: Mapping, method: str, backbone: str, num_classes: int, task
         if spec.retrain:  # deployed as the retrained subnet, built at its own sizes
             model = create_backbone(backbone, num_classes=num_classes)
             spec.apply(model, **kwargs, subnet=choices)
-    if spec.merge is None:
+    if not spec.mergeable:
         return model.eval(), False
     return spec.merge(model, **context).eval(), True
 

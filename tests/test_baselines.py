@@ -10,10 +10,10 @@ import statistics
 import pytest
 import timm
 import torch
-
-import glora.methods as methods
 from conftest import pretrained_like
 from engine_fixtures import ROOT, make_world
+
+import glora.methods as methods
 from glora.cli import main
 from glora.config import load_config, method_settings
 from glora.data.vtab import VTAB_TASKS
@@ -147,7 +147,7 @@ def test_applying_twice_and_unknown_hyperparameters_are_clear_errors(tmp_path):
     model = methods.apply("lora", create_backbone("vit_mini", num_classes=3))
     with pytest.raises(ValueError, match="already has LoRALinear modules"):
         methods.apply("lora", model)
-    from glora.experiment import Run
+    from glora.run import Run
 
     message = r"methods.lora has unknown key\(s\) \['rnk'\]; lora takes \['rank', "
     with pytest.raises(ValueError, match=rf"--set methods.lora.rnk=4: {message}"):  # when the config is loaded

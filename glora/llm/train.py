@@ -28,14 +28,14 @@ from tqdm import tqdm
 
 from glora.atomic import save_torch
 from glora.errors import ConfigError, DataError
+from glora.fit import NonFiniteLoss
 from glora.llm.data import IGNORE_INDEX, Example, collate
-from glora.train import NonFiniteLoss, derive_seed, fingerprint_of, seed_everything
+from glora.seeding import derive_seed, fingerprint_of, seed_everything
 
 log = logging.getLogger(__name__)
 
 EPOCH_FIELDS = ["epoch", "steps", "lr", "train_loss", "tokens"]  # times go to the log (glora.provenance)
 STEP_FIELDS = ["step", "epoch", "lr", "loss", "tokens", "grad_norm"]
-TRAIN_OUTPUTS = ("weights.safetensors", "metrics.json", "epochs.csv", "steps.csv")
 
 
 def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -46,7 +46,7 @@ def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def glora_path_sampler(model: nn.Module) -> Callable[[torch.Generator], None]:
     """Fix a uniformly sampled path in every GLoRA layer (a new one per call, from ``generator``)."""
-    from glora.methods.glora import glora_layers
+    from glora.methods.glora.model import glora_layers
 
     layers = list(glora_layers(model).values())
 
@@ -69,7 +69,7 @@ def fit_lm(model: nn.Module, examples: Sequence[Example], settings: Mapping, *, 
 
     ``settings``: llm.train (lr, warmup_ratio, weight_decay, max_grad_norm, batch_size, micro_batch_size, amp,
     checkpoint_every, log_every, seed). ``before_micro(generator)`` runs before every micro-batch (GLoRA:
-    :func:`glora_path_sampler`). Raises :class:`glora.train.NonFiniteLoss` on a NaN/inf loss.
+    :func:`glora_path_sampler`). Raises :class:`glora.fit.NonFiniteLoss` on a NaN/inf loss.
     """
     from transformers import get_cosine_schedule_with_warmup
 
