@@ -159,7 +159,7 @@ def warp(bank: np.ndarray, ids: np.ndarray, centre: np.ndarray, size: np.ndarray
     result = np.empty((n, out, out), np.float32)
     for lo in range(0, n, chunk):
         sl = slice(lo, min(n, lo + chunk))
-        col = lambda a: a[sl, None, None]  # noqa: E731
+        col = lambda a, sl=sl: a[sl, None, None]  # noqa: E731
         x = col(ax) * grid[None, None, :] + (col(bx) * grid[None, :, None] + col(cx))
         y = col(ay) * grid[None, None, :] + (col(by) * grid[None, :, None] + col(cy))
         np.clip(x, 0, top_limit, out=x)
