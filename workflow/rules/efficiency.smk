@@ -3,20 +3,24 @@
 
 rule efficiency:
     output:
-        table=report(plan.efficiency_table(config), caption="../report/efficiency.rst", category="Table 4"),
-        settings=plan.efficiency_table(config).removesuffix(".csv") + ".json",
-    params:
-        opts=OPTS,
-        settings=lambda w: {"efficiency": config["efficiency"], "methods": config["methods"],
-                            "backbone": config["backbone"], "glora": config["glora"]},
+        table=report(OUT.efficiency_table, caption="../report/efficiency.rst", category="Table 4"),
+        settings=OUT.efficiency_table.removesuffix(".csv") + ".json",
     log:
-        f"{RESULTS}/logs/efficiency.log",
+        OUT.log("efficiency"),
+    conda:
+        "../../envs/glora.yaml"
     threads: config["resources"]["threads"]
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
         runtime=runtime("evaluate"),
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=OPTS,
+        settings=lambda w: {
+            "efficiency": config["efficiency"],
+            "methods": config["methods"],
+            "backbone": config["backbone"],
+            "glora": config["glora"],
+        },
     shell:
         "python -m glora efficiency {params.opts} --out {output.table} --threads {threads} > {log} 2>&1"
