@@ -11,7 +11,6 @@ from pathlib import Path
 from glora.cli.common import positive_int, seed, setup
 
 
-
 def _demo(args: argparse.Namespace) -> int:
     from glora.demo import run_demo
 

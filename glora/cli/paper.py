@@ -12,7 +12,6 @@ from glora.cli.common import add_common, setup
 from glora.layout import Layout
 
 
-
 def _paper_outputs(args: argparse.Namespace, kind: str) -> int:
     """``tables`` / ``figures``: write the paper's outputs of the run into results/<name>/<kind>."""
     from glora.paper import outputs

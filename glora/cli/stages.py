@@ -12,7 +12,6 @@ from glora.cli.common import add_common, setup
 from glora.run import Run, add_run_arguments
 
 
-
 def _pretrain(args: argparse.Namespace) -> int:
     from glora.pretrain import run_pretrain
 
