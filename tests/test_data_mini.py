@@ -272,3 +272,22 @@ def test_the_loaders_read_the_manifests(suite):
     assert tasks["digits"].num_classes == 10 and tasks["digits"].test_size == 500
     sets = fewshot_sets(suite / "fewshot")
     assert set(sets) == set(mini_fewshot.FEWSHOT) and sets["imagenet"].shots == (16,)
+
+
+def test_parts_write_only_what_is_asked(tmp_path):
+    """The workflow writes the upstream set apart (rule mini_upstream, only pre-training reads it) from the
+    downstream sets (rule mini_data); each folder is a suite of its own, and the parts are the same bytes."""
+    up = mini.generate(tmp_path / "up", seed=0, upstream_per_class=2, quiet=True, parts=("upstream",))
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["mini.json", "upstream"]
+    assert up["parts"] == ["upstream"] and up["upstream"]["classes"] == 142 and "vtab" not in up
+    down = mini.generate(tmp_path / "down", seed=0, quiet=True, parts=("imagenet_variants",))
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["imagenet_variants", "mini.json"]
+    assert "upstream_per_class" not in down
+    whole = mini.generate(tmp_path / "whole", seed=0, upstream_per_class=2, quiet=True,
+                          parts=("upstream", "imagenet_variants"))
+    assert whole["images"] == up["images"] + down["images"]
+    assert tree_digest(tmp_path / "whole" / "upstream") == tree_digest(tmp_path / "up" / "upstream")
+    variants = "imagenet_variants"
+    assert tree_digest(tmp_path / "whole" / variants) == tree_digest(tmp_path / "down" / variants)
+    with pytest.raises(ValueError, match="unknown or no parts"):
+        mini.generate(tmp_path / "bad", parts=("upstreams",))

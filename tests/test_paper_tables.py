@@ -314,3 +314,25 @@ def test_table_2_puts_our_llm_rows_beside_the_paper(tmp_path):
     assert mine.loc["GLoRA", "hellaswag_10shot"] == 75.0 and mine.loc["GLoRA", "average"] == 50.0
     assert pd.isna(mine.loc["base", "dataset"])
     assert list(table.columns) == list(load("table2").columns)
+
+
+def test_where_prints_table_1_the_comparison_and_the_outputs(tmp_path, monkeypatch, capsys):
+    """What `make run` prints at the end: Table 1, the comparison's counts, where each output is."""
+    from glora.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("suite: mini\nbackbone: vit_mini\nglora: {sizes: [{name: s, ranks: [2], "
+                                          "budget_m: 0.01}]}\ncompare: {golden: golden}\n")
+    assert main(["where", "--config", "config.yaml"]) == 0
+    assert "nothing in results/mini yet" in capsys.readouterr().out
+    tables = tmp_path / "results" / "mini" / "tables"
+    tables.mkdir(parents=True)
+    (tables / "table1_vtab.md").write_text("**Table 1: VTAB-1K top-1 (%)**\n\n| method | digits |\n")
+    (tmp_path / "results" / "mini" / "compare").mkdir()
+    pd.DataFrame({"status": ["within", "within", "outside", "missing"]}).to_csv(
+        tmp_path / "results" / "mini" / "compare" / "deltas.csv", index=False)
+    assert main(["where", "--config", "config.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("**Table 1: VTAB-1K top-1 (%)**")
+    assert "Compared with golden: 2 cells within the tolerance, 1 outside, 1 missing" in out
+    assert "results/mini/tables" in out and "report.zip" not in out  # only what exists
