@@ -11,7 +11,7 @@ Public API::
     plain = glora.merge_glora(model, choices)        # a plain timm model, same outputs
 
 The names are loaded on first use (``import glora.workflow``, the Snakemake plan, imports no torch); the layers
-of the package: docs/architecture.md.
+of the package: docs/architecture.md §1.
 """
 
 import importlib

@@ -1,5 +1,5 @@
-"""Where every output of a run lives: the one owner of the results layout (docs/architecture.md, "The results
-layout"). The Snakefile's rules, the stages' defaults and the collectors of the tables and figures all ask here.
+"""Where every output of a run lives: the one owner of the results layout (docs/architecture.md §5). The
+Snakefile's rules, the stages' defaults and the collectors of the tables and figures all ask here.
 
 Everything goes under ``results/<name>/`` (``name`` defaults to the suite). A configuration value that lies
 inside the run's own folder says ``{results}`` for it (``paths.vtab: "{results}/data/vtab"``), so renaming a

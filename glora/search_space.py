@@ -58,7 +58,7 @@ class LayerSpace:
         return self.cost(key, option)
 
     def params(self, choice: Mapping[str, str]) -> int:
-        """Trainable scalars this choice uses (docs/architecture.md, "Parameter counts")."""
+        """Trainable scalars this choice uses (docs/architecture.md §2)."""
         return sum(self.cost(key, choice[key]) for key in self.options)
 
 

@@ -1,6 +1,6 @@
 """The experiment plan behind the Snakefile: which jobs the configuration asks for, where their files go
 (:mod:`glora.layout`), and the stage arguments of each. The rules in ``workflow/rules/`` only wire these together
-(docs/architecture.md, "The DAG"). Importing this module loads no torch: the plan reads the method records
+(docs/architecture.md §4). Importing this module loads no torch: the plan reads the method records
 (:mod:`glora.methods.record`) and the task tables (:mod:`glora.data.tasks`) only.
 """
 

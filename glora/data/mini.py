@@ -3,7 +3,8 @@
 ``generate(out, seed)`` writes 32x32 RGB PNGs and ``relative/path.png <label>`` lists; nothing is downloaded:
 images are procedural (numpy/PIL, glyphs from the fonts matplotlib ships) or crops of the real images bundled
 in the scikit-image and scikit-learn wheels. What each task shows and what its labels mean is in
-``glora.data.mini_tasks``; this module lays them out on disk as users' real datasets are (DESIGN §3)::
+``glora.data.mini_tasks`` (and ``mini_objects``, ``mini_fewshot``); this module lays them out on disk as users'
+real datasets are (docs/architecture.md §3)::
 
     <out>/upstream/             pre-training set (the ImageNet-21k analogue): train.txt, val.txt, classes.json
                                 (class index -> name), train/<class>/<i>.png, val/<class>/<i>.png

@@ -4,8 +4,8 @@ AdamW at lr 2e-5, cosine annealing over all optimizer steps, an effective batch 
 gradient accumulation of micro-batches; LoRA trains 3 epochs, the GLoRA supernet 15 (the same 1:5 ratio as
 the vision experiments' 100:500). The loss is the causal-LM cross-entropy on response tokens only, averaged
 over all response tokens of the effective batch (so accumulation gives the same gradient as one big batch).
-The supernet samples one path per layer uniformly for every micro-batch (DESIGN §2), fixed during that
-micro-batch's forward and backward, so gradient checkpointing recomputes the same path.
+The supernet samples one path per layer uniformly for every micro-batch (docs/architecture.md §2), fixed during
+that micro-batch's forward and backward, so gradient checkpointing recomputes the same path.
 
 Every random stream is derived from (seed, epoch, step[, micro-batch]): example order, LoRA's dropout and
 GLoRA's paths. A resume checkpoint (trainable tensors, optimizer, scheduler, rows) every ``checkpoint_every``

@@ -11,7 +11,7 @@ An implementation's ``apply(model, **options)`` adapts in place and returns the 
 ``load(model, path)`` write and read the trainable weights; ``train_hooks(model)`` gives the
 ``(before_train, before_eval)`` steps of :class:`glora.fit.Hooks`; a search-based method also gives
 ``search_space(model)`` (a :class:`glora.search_space.SearchSpace`) and ``scorer(model)`` (``choices -> module``
-to evaluate). How to add a method: CONTRIBUTING.md.
+to evaluate). docs/architecture.md §7; how to add a method: CONTRIBUTING.md.
 """
 
 from __future__ import annotations

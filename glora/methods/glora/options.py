@@ -72,7 +72,7 @@ def option_rank(option: str) -> int | None:
 
 
 def option_params(tensor: str, option: str, in_features: int, out_features: int) -> int:
-    """Number of trainable scalars one option uses (the head is not counted; docs/architecture.md)."""
+    """Number of trainable scalars one option uses (the head is not counted; docs/architecture.md §2)."""
     rank = option_rank(option)
     if option == "none":
         return 0
