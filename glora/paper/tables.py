@@ -18,18 +18,16 @@ from glora.errors import ConfigError
 from glora.layout import Layout
 from glora.methods.registry import METHODS
 
-#: how the paper names each method (a GLoRA size ``glora_0.86M`` becomes ``GLoRA-0.86M``)
-DISPLAY = {"full": "Full", "linear": "Linear", "bitfit": "BitFit", "vpt_shallow": "VPT-Shallow",
-           "vpt_deep": "VPT-Deep", "adapter": "Adapter", "adaptformer": "AdaptFormer", "lora": "LoRA",
-           "noah": "NOAH", "fact_tt": "FacT-TT", "fact_tk": "FacT", "ssf": "SSF", "repadapter": "RepAdapter"}
 GROUP_COLUMNS = {"natural": "Natural", "specialized": "Specialized", "structured": "Structured"}
 
 
 def display_name(variant: str, method: str) -> str:
+    """How the paper names a row: the method record's display name; a GLoRA size ``glora_0.86M`` becomes
+    ``GLoRA-0.86M``."""
     if method == "glora":
         size = variant.removeprefix("glora_").removeprefix("glora")
         return f"GLoRA-{size}" if size else "GLoRA"
-    return DISPLAY.get(method, variant)
+    return METHODS[method].display if method in METHODS else variant
 
 
 def _order(method: str) -> int:
