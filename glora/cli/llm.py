@@ -11,6 +11,7 @@ from glora.cli.common import add_common, limit, setup
 LLM_EVAL_HELP = ("folder of the four benchmarks (arc_challenge/, hellaswag/, mmlu/, truthfulqa/; layout in "
                  "glora.llm.tasks)")
 
+
 def _llm_mini(args: argparse.Namespace) -> int:
     from glora.atomic import atomic_dir
     from glora.llm.mini import build_all
