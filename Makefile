@@ -13,7 +13,7 @@ QUICK := config/mini.yaml config/quick.yaml
 MINI := config/mini.yaml
 CI := config/mini.yaml config/ci.yaml
 
-.PHONY: install run mini ci test test-slurm bench gpu-check backbone clean
+.PHONY: install run mini ci test lint test-slurm bench gpu-check backbone clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ ci: install
 test: install
 	$(BIN)/python -m pytest
 
+# ruff (pyproject.toml: E, F, W, I, UP, B), snakefmt on the Snakefile and the rules, actionlint on the GitHub
+# workflow (CONTRIBUTING.md)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/actionlint .github/workflows/*.yml
+
 # The CI overlay again, through a real SLURM scheduler on this machine (tests/slurm/cluster.sh starts a one-node
 # cluster with 4 GPU slots when none answers, and stops it afterwards), checked against the local run of `make ci`.
 test-slurm: ci
@@ -68,7 +75,7 @@ backbone: install
 	cd results/backbone/pretrain && sha256sum --check $(CURDIR)/assets/vit_mini/vit_mini.safetensors.sha256
 
 # Every benchmark (training step, search candidate, the peer PEFT, process start-up): ratios only, each line with
-# the load it was measured under (benchmarks/README: what each measures). Installs the bench extra (peft) once.
+# the load it was measured under (docs/performance.md: what each measures). Installs the bench extra (peft) once.
 BENCH := $(VENV)/.bench-installed
 $(BENCH): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

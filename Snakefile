@@ -30,6 +30,6 @@ include: "workflow/rules/paper.smk"
 
 
 rule all:
+    default_target: True
     input:
         plan.targets(config),
-    default_target: True

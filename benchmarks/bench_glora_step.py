@@ -144,11 +144,11 @@ def inference(backbone: str, device: str, batches=(1, 4, 16), seconds: float = 4
         timings = {"merged": [], "untouched": []}
         for m in (merged, untouched):
             m(x)  # warm-up
-        once = timed(lambda: untouched(x), device)
+        once = timed(lambda x=x: untouched(x), device)
         rounds = min(200, max(5, int(seconds / once)))  # ~2x seconds per batch size
         for _ in range(rounds):
             for name, m in (("untouched", untouched), ("merged", merged)):
-                timings[name].append(timed(lambda: m(x), device))
+                timings[name].append(timed(lambda m=m, x=x: m(x), device))
         ips = {k: batch / statistics.median(v) for k, v in timings.items()}
         rows.append({"batch": batch, **ips, "ratio": ips["merged"] / ips["untouched"]})
     return rows

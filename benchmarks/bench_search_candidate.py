@@ -25,7 +25,7 @@ import torch
 
 import glora
 from glora.data.loading import Batches, accuracy
-from glora.methods.glora import SubnetMerger
+from glora.methods.glora.model import SubnetMerger
 from glora.models import create_backbone, get_backbone
 
 
@@ -68,8 +68,8 @@ def main() -> None:
     plain_pass(), candidate(0)  # warm-up
     times = {"plain_eval": [], "candidate": [], "merge_only": []}
     for k in range(args.repeats):
-        for name, fn in (("plain_eval", plain_pass), ("candidate", lambda: candidate(k + 1)),
-                         ("merge_only", lambda: merge(space.sample(k + 1000)))):
+        for name, fn in (("plain_eval", plain_pass), ("candidate", lambda k=k: candidate(k + 1)),
+                         ("merge_only", lambda k=k: merge(space.sample(k + 1000)))):
             sync(args.device)
             t0 = time.perf_counter()
             fn()

@@ -139,7 +139,9 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optim = torch.optim.AdamW(self.params, lr=1e-4, weight_decay=1e-4)
         gen = torch.Generator().manual_seed(2)
-        self.x = x if x is not None else torch.randn(batch, *get_backbone(BACKBONE).input_size, generator=gen).to(device)
+        if x is None:
+            x = torch.randn(batch, *get_backbone(BACKBONE).input_size, generator=gen).to(device)
+        self.x = x
         self.y = y if y is not None else torch.randint(0, 100, (batch,), generator=gen).to(device)
         self.device = device
 
@@ -207,7 +209,8 @@ def timings(pairs: list[tuple[str, str]], batch: int, rounds: int, device: str) 
 
 def profile(config: str, batch: int, device: str) -> None:
     """The ops where one step's time goes, ours and PEFT's (torch.profiler, self time, 3 steps after warm-up)."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     for impl in ("ours", "peft"):
         trainer = Trainer(impl, config, batch, device)

@@ -29,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import glora  # noqa: E402
+from glora.layout import Layout  # noqa: E402
 from glora.models import create_backbone, get_backbone  # noqa: E402
 
 VIT = "vit_base_patch16_224.orig_in21k"
@@ -216,7 +216,8 @@ def speed(dev: torch.device) -> str:
     config = load_config([ROOT / "config.yaml"])
     rates = {k: train_rate(config, VIT, k, dev, 64, 5, torch.bfloat16) for k in ("glora", "lora", "full")}
     return ("ViT-B/16 training, batch 64, bf16, images/s: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items())
-            + f"; supernet/LoRA {rates['glora'] / rates['lora']:.2f}x, supernet/full {rates['glora'] / rates['full']:.2f}x")
+            + f"; supernet/LoRA {rates['glora'] / rates['lora']:.2f}x, "
+            f"supernet/full {rates['glora'] / rates['full']:.2f}x")
 
 
 def table4(dev: torch.device, out: Path) -> str:
@@ -232,7 +233,6 @@ def table4(dev: torch.device, out: Path) -> str:
     outside = []
     for b in config["efficiency"]["batch_sizes"]:
         lo, hi = control[f"bs{b}"]["min"], control[f"bs{b}"]["max"]
-        worst = max(merged.values(), key=lambda r: abs(r[f"relative_bs{b}"] - 1))
         parts.append(f"bs{b}: merged {min(r[f'relative_bs{b}'] for r in merged.values()):.3f}-"
                      f"{max(r[f'relative_bs{b}'] for r in merged.values()):.3f} (control {lo:.3f}-{hi:.3f})")
         outside += [f"{m}@bs{b}" for m, r in merged.items() if not lo - 0.02 <= r[f"relative_bs{b}"] <= hi + 0.02]
@@ -279,14 +279,8 @@ def calibration(dev: torch.device, out: Path) -> str:
 
 def ci(out: Path, timeout: float) -> str:
     overlay = out / "gpu.yaml"
-    overlay.write_text("name: ci_gpu\nresources: {gpu: 1}\n"
-                       "paths: {checkpoint: results/ci_gpu/pretrain/vit_mini.safetensors, vtab: results/ci_gpu/data/vtab,"
-                       " fewshot: results/ci_gpu/data/fewshot, imagenet: results/ci_gpu/data/imagenet_variants}\n"
-                       "experiments:\n  swin: {checkpoint: results/ci_gpu/pretrain/swin_mini.safetensors}\n"
-                       "  llm:\n    models: {tiny_llama: results/ci_gpu/llm/data/tiny-llama}\n"
-                       "    instructions: {alpaca: results/ci_gpu/llm/data/instructions/alpaca.json,"
-                       " sharegpt: results/ci_gpu/llm/data/instructions/sharegpt.json}\n"
-                       "    eval_data: results/ci_gpu/llm/data/eval\n")
+    # the overlays' paths say {results}: renaming the run moves its data and backbones with it (glora.layout)
+    overlay.write_text("name: ci_gpu\nresources: {gpu: 1}\n")
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     t0 = time.perf_counter()
     try:
@@ -296,7 +290,7 @@ def ci(out: Path, timeout: float) -> str:
         return f"INCOMPLETE: the CI overlay ran out of its {timeout:.0f} s (rerun with a larger --budget-s)"
     if r.returncode:
         raise RuntimeError(f"snakemake exited {r.returncode}: {(r.stderr + r.stdout)[-2000:]}")
-    deltas = ROOT / "results/ci_gpu/compare/deltas.csv"
+    deltas = ROOT / Layout.of({"name": "ci_gpu"}).compare / "deltas.csv"
     status = ""
     if deltas.is_file():
         import pandas as pd

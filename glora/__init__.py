@@ -10,40 +10,29 @@ Public API::
     glora.set_choices(model, choices)                # one subnet
     plain = glora.merge_glora(model, choices)        # a plain timm model, same outputs
 
-The names are loaded on first use (PEP 562), so that ``python -m glora <stage> --help`` and the torch-free
-modules (the configuration, the workflow plan) start without importing torch.
+The names are loaded on first use (``import glora.workflow``, the Snakemake plan, imports no torch); the layers
+of the package: docs/architecture.md §1.
 """
 
-from __future__ import annotations
-
 import importlib
-from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-#: public name -> the module that defines it
-_EXPORTS = {
-    "GLoRALinear": "glora.methods.glora",
-    "apply_glora": "glora.methods.glora",
-    "glora_layers": "glora.methods.glora",
-    "load_supernet": "glora.methods.glora",
-    "merge_glora": "glora.methods.glora",
-    "save_supernet": "glora.methods.glora",
-    "set_choices": "glora.methods.glora",
-    "set_impl": "glora.methods.glora",
-    "LayerSpace": "glora.search_space",
-    "SearchSpace": "glora.search_space",
+_FACE = {
+    **dict.fromkeys(["GLoRALinear", "apply_glora", "glora_layers", "load_supernet", "merge_glora", "save_supernet",
+                     "set_choices", "set_impl"], "glora.methods.glora"),
+    **dict.fromkeys(["LayerSpace", "SearchSpace"], "glora.search_space"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_FACE)
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _FACE:
+        value = getattr(importlib.import_module(_FACE[name]), name)
         globals()[name] = value  # later look-ups skip this function
         return value
-    try:  # a subpackage used as an attribute after a plain `import glora` (glora.methods.apply(...))
+    try:  # a subpackage used as an attribute after a plain `import glora` (glora.methods.names())
         return importlib.import_module(f"glora.{name}")
     except ModuleNotFoundError as err:
         if err.name != f"glora.{name}":
@@ -52,18 +41,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
-
-if TYPE_CHECKING:
-    from glora.methods.glora import (
-        GLoRALinear,
-        apply_glora,
-        glora_layers,
-        load_supernet,
-        merge_glora,
-        save_supernet,
-        set_choices,
-        set_impl,
-    )
-    from glora.search_space import LayerSpace, SearchSpace
+    return sorted([*globals(), *_FACE])

@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from glora.errors import ConfigError
+from glora.layout import expand
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
@@ -48,7 +49,8 @@ Locator = Callable[[Sequence[str | int]], str | None]
 def validate_config(config: dict, source: str = "config", locate: Locator | None = None) -> dict:
     """Fill in defaults in place and check ``config`` against the schema, then the options of every method
     (:func:`check_method_options`); a :class:`ConfigError` names the offending key (and, with ``locate``, the
-    file and line that set it) and the fix."""
+    file and line that set it) and the fix. ``{results}`` in a value becomes the run's results folder
+    (:func:`glora.layout.expand`)."""
     validator = _Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -63,7 +65,7 @@ def validate_config(config: dict, source: str = "config", locate: Locator | None
         raise ConfigError(f"{source} is invalid ({len(errors)} problem(s)):\n" + "\n".join(lines) +
                           f"\nallowed keys and types: {SCHEMA_PATH}")
     check_method_options(config, source, locate)
-    return config
+    return expand(config)
 
 
 def _yaml_line(text: str, keys: Sequence[str | int]) -> int | None:
@@ -160,6 +162,19 @@ def config_hash(config: Mapping) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: experiment -> (data family, config key of its settings under ``experiments``)
+EXPERIMENTS = {"vtab": ("vtab", "vtab"), "fewshot": ("fewshot", "fewshot"), "dg": ("fewshot", "domain_generalization"),
+               "swin": ("vtab", "swin")}
+
+
+def backbone_of(config: Mapping, exp: str) -> tuple[str, str]:
+    """``(backbone, checkpoint)`` an experiment runs on."""
+    if exp == "swin":
+        spec = config["experiments"]["swin"]
+        return spec["backbone"], spec["checkpoint"]
+    return config["backbone"], config["paths"]["checkpoint"]
+
+
 def glora_size(config: Mapping, name: str) -> dict:
     """The entry of ``glora.sizes`` called ``name`` (ranks, budget_m)."""
     sizes = {s["name"]: s for s in config["glora"]["sizes"]}
@@ -197,48 +212,31 @@ def train_settings(config: Mapping, method: str, task: str, supernet: bool | Non
 NOT_SETTINGS = ("overrides", "lr_per_task", "seeds", "baseline_epochs", "supernet_lr", "supernet_lr_grid")
 
 
-#: keys of ``methods.<name>`` that are not keyword arguments of the method's ``apply``
+#: keys of ``methods.<name>`` that are not options of the method
 METHOD_META_KEYS = ("per_task", "budget_m")
-#: keyword arguments of a method's ``apply`` that the pipeline sets itself, never ``methods.<name>``
-PIPELINE_KWARGS = {"glora": {"ranks": "GLoRA's ranks come from glora.sizes"},
-                   "noah": {"subnet": "NOAH's subnet comes from its search (train --choices)"}}
-
-
-def method_options(method: str) -> list[str]:
-    """The keys ``methods.<method>`` (and its ``per_task`` entries) may set: the keyword arguments of the
-    method's ``apply`` after the model, less those the pipeline sets itself."""
-    import inspect
-
-    from glora.methods.registry import get_method
-
-    params = list(inspect.signature(get_method(method).apply).parameters.values())[1:]
-    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-            and p.name not in PIPELINE_KWARGS.get(method, {})]
 
 
 def check_method_options(config: Mapping, source: str = "config", locate: Locator | None = None) -> None:
     """Refuse, when the configuration is loaded (and when Snakemake plans), a ``methods.<name>`` entry for an
-    unregistered method or a key, there or under ``per_task.<task>``, that the method does not take, naming the
-    method, the key and the valid keys. (The values are checked by the method when a job applies it.)"""
+    unregistered method, or a key there or under ``per_task.<task>`` that is not one of the method's options or
+    has the wrong type, naming the file and line, the method, the key and the valid keys. The options are the
+    fields of the method's record (:mod:`glora.methods.record`); ranges (a rank of 0) are checked by the
+    method when a job applies it."""
     from glora.methods.registry import METHODS
 
     for method, entry in (config.get("methods") or {}).items():
         if method not in METHODS:
             at = (locate(["methods", method]) if locate else None) or source
             raise ConfigError(f"{at}: methods.{method}: unknown method; registered: {sorted(METHODS)}")
-        valid = method_options(method)
-        places = [(["methods", method], {k for k in entry if k not in METHOD_META_KEYS})]
-        places += [(["methods", method, "per_task", task], set(keys))
-                   for task, keys in entry.get("per_task", {}).items()]
-        for keys_at, keys in places:
-            unknown = sorted(keys - set(valid))
-            if unknown:
-                where = ".".join(keys_at)
-                at = (locate([*keys_at, unknown[0]]) if locate else None) or source
-                reserved = [PIPELINE_KWARGS[method][k] for k in unknown if k in PIPELINE_KWARGS.get(method, {})]
-                raise ConfigError(f"{at}: {where} has unknown key(s) {unknown}; {method} takes {valid}"
-                                  f"{' and ' + ', '.join(METHOD_META_KEYS) if where.count('.') == 1 else ''}"
-                                  f"{'; ' + '; '.join(reserved) if reserved else ''}")
+        record = METHODS[method]
+        places = [(["methods", method], {k: v for k, v in entry.items() if k not in METHOD_META_KEYS})]
+        places += [(["methods", method, "per_task", task], values)
+                   for task, values in entry.get("per_task", {}).items()]
+        for keys_at, values in places:
+            problem = record.option_problem(values, also=METHOD_META_KEYS if len(keys_at) == 2 else ())
+            if problem:
+                at = (locate([*keys_at, problem[0]]) if locate else None) or source
+                raise ConfigError(f"{at}: {'.'.join(keys_at)}{problem[1]}")
 
 
 def method_settings(config: Mapping, method: str, task: str | None = None) -> dict:

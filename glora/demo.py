@@ -1,4 +1,4 @@
-"""A one-minute tour of the library on a synthetic task (the main job until the workflow lands).
+"""A one-minute tour of the library on a synthetic task (`python -m glora demo`).
 
 Trains a GLoRA supernet on a tiny randomly initialised ViT, samples subnets under a parameter
 budget, scores them on a validation split through their merged (plain) models, and checks that the

@@ -68,7 +68,7 @@ def deployed(config: Mapping, method: str, backbone: str, num_classes: int, task
         if spec.retrain:  # deployed as the retrained subnet, built at its own sizes
             model = create_backbone(backbone, num_classes=num_classes)
             spec.apply(model, **kwargs, subnet=choices)
-    if spec.merge is None:
+    if not spec.mergeable:
         return model.eval(), False
     return spec.merge(model, **context).eval(), True
 
@@ -142,7 +142,8 @@ class LoadMeter:
                 cpu = [int(v) for v in f.readline().split()[1:]]
             with open("/proc/self/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            return sum(cpu[:3]) + sum(cpu[5:7]), int(fields[11]) + int(fields[12])  # busy (not idle, iowait, steal), own
+            # busy ticks (all but idle, iowait, steal), this process's own (utime + stime)
+            return sum(cpu[:3]) + sum(cpu[5:7]), int(fields[11]) + int(fields[12])
         except (OSError, ValueError, IndexError):
             return None
 

@@ -38,7 +38,7 @@ def read_card(model_path: str | Path) -> dict:
     wrong = [f"{key} ({kind.__name__})" for key, kind in CARD_KEYS.items() if not isinstance(card.get(key), kind)]
     if wrong:
         raise WeightsError(f"card {card_path} lacks or mistypes {', '.join(wrong)}; {fix}")
-    from glora.experiment import Run
+    from glora.run import Run
 
     try:
         Run(**card["run"])
@@ -87,12 +87,13 @@ def scores(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
 def run_evaluate(config: Mapping, model_path: str | Path, out: str | Path, *, targets: Sequence[str] = (),
                  supernet: str | Path | None = None, device: str = "auto", quiet: bool = True) -> dict:
     """``python -m glora evaluate``: test accuracy of the exported ``model_path``; writes ``out`` (JSON)."""
-    from glora.data import build
+    from glora.data.datasets import build
     from glora.data.loading import predict
     from glora.devices import resolve_device
-    from glora.experiment import Run, batches, build_model, open_split
-    from glora.methods.glora import set_choices
+    from glora.experiment import batches, build_model, open_split
+    from glora.methods.glora.model import set_choices
     from glora.provenance import provenance
+    from glora.run import Run
 
     card = read_card(model_path)
     run = Run(**card["run"])

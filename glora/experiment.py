@@ -1,86 +1,26 @@
-"""What the stages share: which model a (method, size) run adapts, and which data a (family, task) split reads.
+"""What the stages share: which model a run (:class:`glora.run.Run`) adapts, and which data a (family, task)
+split reads.
 
-A *run* is identified by (method, size, task, seed[, shot]): ``size`` names an entry of ``glora.sizes``
-(ranks and search budget) and is only meaningful for GLoRA. Every stage rebuilds the same adapted model
-from the configuration, loads the backbone from the local checkpoint (``paths.checkpoint``), and the
-trainable weights from the train stage's output.
+A run is identified by (method, size, task, seed[, shot]): ``size`` names an entry of ``glora.sizes`` (ranks
+and search budget) and is only meaningful for GLoRA. Every stage rebuilds the same adapted model from the
+configuration, loads the backbone from the local checkpoint (``paths.checkpoint``), and the trainable weights
+from the train stage's output.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from glora.config import check_method_options, glora_size, method_settings
-from glora.data import build
+from glora.data.datasets import build
 from glora.data.loading import Batches
 from glora.errors import ConfigError, WeightsError
-from glora.methods.registry import Method, get_method
 from glora.models import create_backbone
-
-#: The training and selection splits of each family: search-based methods hold out a validation split
-#: for the search; the others train on everything but the test set (the paper's protocol).
-SPLITS = {
-    "vtab": {"search_train": "train800", "final_train": "train800val200", "val": "val200", "test": "test"},
-    "fewshot": {"search_train": "train", "final_train": "train", "val": "val", "test": "test"},
-}
-
-
-@dataclass(frozen=True)
-class Run:
-    """One experiment cell: a method (and GLoRA size) trained on a task with a seed."""
-
-    method: str
-    task: str
-    seed: int = 0
-    size: str | None = None
-    family: str = "vtab"
-    shot: int | None = None
-    choices: str | None = None  # methods retrained after their search (NOAH): the search's best.json
-
-    def __post_init__(self):
-        if self.family not in SPLITS:
-            raise ConfigError(f"family {self.family!r} cannot be trained on; use one of {sorted(SPLITS)}")
-        if (self.family == "fewshot") != (self.shot is not None):
-            raise ConfigError("--shot is required for the few-shot family and meaningless otherwise")
-        spec = get_method(self.method)
-        if self.choices is not None and not spec.retrain:
-            raise ConfigError(f"--choices at training time is for methods retrained after a search (NOAH); "
-                              f"{self.method!r} is not one")
-
-    @property
-    def spec(self) -> Method:
-        return get_method(self.method)
-
-    def method_kwargs(self, config: Mapping) -> dict:
-        """Keyword arguments of the method's ``apply`` (GLoRA: the ranks of ``size``); ``methods.<method>`` is
-        checked here too, for configurations built without :func:`glora.config.load_config`."""
-        check_method_options({"methods": {self.method: config.get("methods", {}).get(self.method, {})}})
-        if self.method == "glora":
-            if self.size is None:
-                raise ConfigError(f"GLoRA needs --size, one of {[s['name'] for s in config['glora']['sizes']]}")
-            ranks = list(glora_size(config, self.size)["ranks"])
-            return {**method_settings(config, "glora", self.task), "ranks": ranks}
-        if self.size is not None:
-            raise ConfigError(f"--size applies to GLoRA only, not to {self.method!r}")
-        kwargs = method_settings(config, self.method, self.task)
-        if self.choices is not None:
-            from glora.export import read_choices
-
-            kwargs["subnet"] = read_choices(self.choices)
-        return kwargs
-
-    def to_dict(self) -> dict:
-        out = {"method": self.method, "size": self.size, "task": self.task, "seed": self.seed,
-               "family": self.family, "shot": self.shot}
-        if self.choices is not None:
-            out["choices"] = self.choices
-        return out
+from glora.run import SPLITS, Run
 
 
 def data_root(config: Mapping, family: str) -> Path:
@@ -129,8 +69,8 @@ def build_model(config: Mapping, run: Run, num_classes: int, *, drop_path: float
 
 def count_params(model: nn.Module) -> dict[str, int]:
     """Trainable parameters, head excluded (:func:`glora.methods.count_trainable`) and the head alone."""
+    from glora.methods import count_trainable
     from glora.methods.base import head_parameters
-    from glora.methods.registry import count_trainable
 
     return {"trainable_params": count_trainable(model),
             "head_params": sum(p.numel() for p in head_parameters(model).values() if p.requires_grad)}

@@ -8,7 +8,6 @@ is exported as its adapted model, and the card says so.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,36 +15,11 @@ import torch
 
 from glora.atomic import write_json
 from glora.errors import ConfigError, WeightsError
+from glora.search_space import read_choices
+from glora.weights import num_classes_of
 
 #: the largest |plain - adapted| logit difference accepted, relative to the largest |logit|
 TOLERANCE = 1e-4
-
-
-def read_choices(path: str | Path) -> dict:
-    """Choices from a search's ``best.json`` (its ``choices`` key) or a plain ``{layer: choice}`` JSON file."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"choices file {path} does not exist; run `python -m glora search` first")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise WeightsError(f"choices file {path} is not valid JSON ({err}); re-run `python -m glora search`") \
-            from None
-    choices = data["choices"] if isinstance(data, dict) and "choices" in data else data
-    if not isinstance(choices, dict):
-        raise WeightsError(f"choices file {path} holds no {{layer: choice}} mapping (a search's best.json has one "
-                           "under 'choices'); re-run `python -m glora search`")
-    return choices
-
-
-def num_classes_of(weights: str | Path) -> int:
-    """The head size recorded in a train-stage weights file."""
-    from glora.weights import read_safetensors
-
-    _, meta = read_safetensors(weights)
-    if not meta.get("num_classes", "").isdigit():
-        raise WeightsError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
-    return int(meta["num_classes"])
 
 
 @torch.no_grad()
@@ -57,7 +31,7 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
     from glora.atomic import sha256
     from glora.devices import resolve_device
     from glora.experiment import batches, build_model, open_split
-    from glora.methods.glora import set_choices
+    from glora.methods.glora.model import set_choices
     from glora.provenance import git_commit, provenance
     from glora.search_space import SearchSpace
     from glora.weights import safetensors_path
@@ -87,11 +61,11 @@ def run_export(config: Mapping, run, weights: str | Path, out: str | Path, *, ch
         card.update(choices=context["choices"], adapter_params=space.count_params(context["choices"]),
                     choices_file=str(choices))
     if "adapter_params" not in card:
-        from glora.methods.registry import count_trainable
+        from glora.methods import count_trainable
 
         card["adapter_params"] = count_trainable(model)
-    plain = spec.merge(model, **context) if spec.merge else model
-    card["merged"] = spec.merge is not None
+    plain = spec.merge(model, **context) if spec.mergeable else model
+    card["merged"] = spec.mergeable
     # A merged C or E term gives a bias to a linear that the architecture builds without one (Swin's patch-merging
     # reductions): the plain model is then the timm model plus these biases, which the card lists.
     def had_bias(name: str) -> bool:  # the adapted module, or the layer a baseline's wrapper holds

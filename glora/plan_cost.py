@@ -1,6 +1,7 @@
 """``python -m glora plan``: what a configuration costs, before anyone spends it.
 
-For any configuration: the jobs of every rule (the same plan the Snakefile builds, :mod:`glora.workflow`) and
+For any configuration: the jobs of every rule (the same plan the Snakefile builds, :mod:`glora.workflow`, with
+each cell's run from :meth:`glora.workflow.Job.as_run` and its files from :mod:`glora.layout`) and
 the estimated device-hours of each experiment and in total, from a calibration table of measured throughputs
 (``config/calibration.csv``): images per second of a training step, a search candidate or an inference pass per
 (backbone, kind, device). Every row says where and how it was measured; rows of a GPU come only from
@@ -25,7 +26,7 @@ A method without a row of its own is estimated from the ``lora`` row (a PEFT ste
 from __future__ import annotations
 
 import csv
-import math
+import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,16 +102,17 @@ def split_sizes(config: Mapping, family: str, task: str) -> dict[str, int | None
             return {"search_train": TRAIN, "final_train": TRAIN + VAL, "val": VAL, "test": TEST}
         from glora.data.vtab import get_task
 
-        sizes = get_task(root, task).sizes
+        sizes = get_task(root, task).sizes  # the paper's table (glora.data.tasks), or a suite.json's
         return {"search_train": sizes["train800"], "final_train": sizes["train800val200"], "val": sizes["val200"],
                 "test": sizes["test"]}
     root = Path(config["paths"]["fewshot"])
     if config["suite"] == "mini" and not (root / "suite.json").is_file():
         from glora.data.mini import FEWSHOT_TEST, FEWSHOT_VAL
-        from glora.data.mini_tasks import FEWSHOT
+        from glora.data.mini_fewshot import FEWSHOT
 
         classes = FEWSHOT[task].num_classes if task in FEWSHOT else None
-        return {"classes": classes, "val": classes and classes * FEWSHOT_VAL, "test": classes and classes * FEWSHOT_TEST}
+        return {"classes": classes, "val": classes and classes * FEWSHOT_VAL,
+                "test": classes and classes * FEWSHOT_TEST}
     from glora.data.fewshot import get_set
 
     classes = get_set(root, task).num_classes
@@ -125,13 +127,28 @@ def split_sizes(config: Mapping, family: str, task: str) -> dict[str, int | None
     return sizes
 
 
+def train_images(sizes: Mapping, role: str, shot: int | None) -> int | None:
+    """Images of one training epoch: VTAB-1K's ``role`` split; few-shot: shots x classes."""
+    if shot is None:
+        return sizes[role]
+    return sizes["classes"] and shot * sizes["classes"]
+
+
 def estimate(config: Mapping, calibration: Calibration, device: str | None = None) -> tuple[Estimate, str]:
     """Jobs per rule and device-seconds per (rule, experiment) of ``config`` on ``device`` (default: the first
     device of the calibration table with rows, GPUs first)."""
-    from glora.config import train_settings
+    from glora.config import backbone_of, train_settings
     from glora.data.imagenet import VARIANTS
-    from glora.workflow import (EXPERIMENTS, backbone_of, diagnostic_targets, jobs, llm_rows, lr_candidates,
-                                merged_from_supernet, method_of, pretrained, retrained, searched)
+    from glora.layout import Layout
+    from glora.workflow import (
+        diagnostic_targets,
+        jobs,
+        llm_rows,
+        lr_candidates,
+        merged_from_supernet,
+        retrained,
+        searched,
+    )
 
     devices = calibration.devices()
     if not devices:
@@ -168,24 +185,21 @@ def estimate(config: Mapping, calibration: Calibration, device: str | None = Non
     eval_every = config["train"]["eval_every"]
     dg_targets = config["experiments"]["domain_generalization"]["targets"]
     target_images = sum(VARIANTS[t].size for t in dg_targets if t in VARIANTS)
-    for job in jobs(config):
-        family = EXPERIMENTS[job.exp][0]
+    layout = Layout.of(config)
+    planned = jobs(config)
+    for job in planned:
+        run = job.as_run(config)
+        family, method = run.family, run.method
         backbone = backbone_of(config, job.exp)[0]
-        method, _ = method_of(config, job.variant)
         is_searched, is_retrained = searched(config, job.variant), retrained(config, job.variant)
         sizes = split_sizes(config, family, job.task)
         infer = rate(backbone, "inference")
         runs = len(lr_candidates(config, job)) or 1  # a learning-rate grid trains and searches every rate
 
-        def train_images(role: str) -> int | None:
-            if family == "vtab":
-                return sizes[role]
-            shot = int(job.run.split("_")[0].removeprefix("shot"))
-            return sizes["classes"] and shot * sizes["classes"]
-
         settings = train_settings(config, method, job.task, supernet=is_searched)
         role = "search_train" if is_searched else "final_train"
-        train_s = seconds((times(settings["epochs"], train_images(role)), rate(backbone, method, PROXY)))
+        train_s = seconds((times(settings["epochs"], train_images(sizes, role, run.shot)),
+                           rate(backbone, method, PROXY)))
         if train_s is not None and (is_searched or family == "fewshot"):  # validated every eval_every epochs
             val_s = seconds(((settings["epochs"] // eval_every + 1) * (sizes["val"] or 0), infer))
             if not sizes["val"]:
@@ -200,7 +214,7 @@ def estimate(config: Mapping, calibration: Calibration, device: str | None = Non
                 est.add("select_lr", job.exp, None)
         if is_retrained:
             fixed = train_settings(config, method, job.task, supernet=False)
-            est.add("retrain", job.exp, seconds((times(fixed["epochs"], train_images("final_train")),
+            est.add("retrain", job.exp, seconds((times(fixed["epochs"], train_images(sizes, "final_train", run.shot)),
                                                  rate(backbone, f"{method}_subnet", PROXY))))
         est.add("export", job.exp, None)
         checks = 2 if config["evaluate"]["supernet_check"] and merged_from_supernet(config, job.variant) else 1
@@ -208,11 +222,10 @@ def estimate(config: Mapping, calibration: Calibration, device: str | None = Non
         if not test:
             est.missing.add(f"the evaluation of {family} runs (test sizes unknown without the data: {job.task})")
         est.add("evaluate", job.exp, seconds((test or None, infer)))
-    for path in diagnostic_targets(config):
-        exp = path.split("/")[2]
+    for path in diagnostic_targets(config):  # <root>/<exp>/standalone/<variant>/<task>/<run>.json
+        exp, _, _, task, _ = Path(path).relative_to(layout.root).parts
         fixed = train_settings(config, "glora", "", supernet=False)
         backbone = backbone_of(config, exp)[0]
-        task = path.split("/")[-2]
         sizes = split_sizes(config, "vtab", task)
         est.add("standalone", exp, seconds((fixed["epochs"] * sizes["search_train"], rate(backbone, "glora_subnet",
                                                                                               "glora")),
@@ -225,10 +238,12 @@ def estimate(config: Mapping, calibration: Calibration, device: str | None = Non
         models = len(eff.get("methods") or names()) + 2  # the backbone and its control copy
         images = models * sum(eff["batch_sizes"]) * (eff["warmup"] + eff["passes"])
         est.add("efficiency", "efficiency", seconds((images, rate(backbone, "inference"))))
-    for checkpoint in pretrained(config):
+    # the backbones the run pre-trains itself (rule pretrain): those whose checkpoint is the run's pretrain/ file
+    in_use = {backbone_of(config, exp) for exp in {j.exp for j in planned}}
+    for backbone in sorted(b for b, checkpoint in in_use if checkpoint == layout.pretrained(b)):
         pre = config["pretrain"]
         upstream = 142 * config["data"]["upstream_per_class"]
-        est.add("pretrain", "pretrain", seconds((pre["epochs"] * upstream, rate(config["backbone"], "full"))))
+        est.add("pretrain", "pretrain", seconds((pre["epochs"] * upstream, rate(backbone, "full"))))
     for rule in ("tables", "figures", "compare"):  # rule all's targets, on the CPU
         est.add(rule, "paper", None)
     rows = llm_rows(config)
@@ -263,11 +278,19 @@ def report(config: Mapping, calibration: Calibration, device: str | None = None)
             "calibration": [{k: r[k] for k in FIELDS} for r in est.used.values()]}
 
 
+def describe(config: Mapping, calibration: str | Path = CALIBRATION, device: str | None = None, *,
+             as_json: bool = False) -> str:
+    """``python -m glora plan``: the plan of ``config`` from the calibration table at ``calibration``, as text
+    (:func:`render`) or JSON."""
+    plan = report(config, Calibration.read(calibration), device)
+    return json.dumps(plan, indent=1) if as_json else render(plan)
+
+
 def grouped(notes: set[str]) -> list[str]:
     """Notes that differ only in their last word (a task, a method) as one note listing those words."""
     groups: dict[str, list[str]] = defaultdict(list)
     for note in sorted(notes):
-        head, _, last = note.rpartition(": ") if note.endswith(")") else (note, "", "")
+        head, _, last = note.rpartition(": ") if note.endswith(")") and ": " in note else (note, "", "")
         groups[head].append(last.rstrip(")"))
     return [f"{head}: {', '.join(v)})" if v != [""] else head for head, v in groups.items()]
 

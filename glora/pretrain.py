@@ -2,7 +2,7 @@
 
 The result is an ordinary timm state dict in ``.safetensors`` (head included, 142 upstream classes) that
 every downstream stage loads through the same local-checkpoint path as Google's ``ViT-B_16.npz``.
-Same loop as downstream training (:func:`glora.train.fit`): resumable, seeded per epoch.
+Same loop as downstream training (:func:`glora.fit.fit`): resumable, seeded per epoch.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from glora.data.lists import ImageList
 from glora.data.loading import Batches
 from glora.data.transforms import vtab_transform
 from glora.errors import ConfigError, DataError
+from glora.fit import ROW_FIELDS, fit
 from glora.models import create_backbone, get_backbone
-from glora.train import ROW_FIELDS, derive_seed, fingerprint_of, fit, seed_everything
+from glora.seeding import derive_seed, fingerprint_of, seed_everything
 from glora.weights import safetensors_path
 
 

@@ -202,14 +202,14 @@ def run_search(config: Mapping, run, weights: str | Path, out: str | Path, *, bu
     ``best.json`` (its choices, parameters, val accuracy, provenance); ``search_state.json`` beside them."""
     import torch
 
-    from glora.atomic import write_csv
+    from glora.atomic import sha256, write_csv
     from glora.config import glora_size
-    from glora.atomic import sha256
     from glora.data.loading import accuracy
     from glora.devices import resolve_device
-    from glora.experiment import SPLITS, batches, build_model, open_split
+    from glora.experiment import batches, build_model, open_split
     from glora.provenance import provenance
-    from glora.train import fingerprint_of
+    from glora.run import SPLITS
+    from glora.seeding import fingerprint_of
 
     spec = run.spec
     if not spec.search_based:

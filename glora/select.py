@@ -21,7 +21,6 @@ from glora.atomic import atomic_path, write_json
 from glora.errors import ConfigError, WeightsError
 
 TRAIN_FILES = ("weights.safetensors", "metrics.json", "epochs.csv")
-SEARCH_FILES = ("best.json", "candidates.csv")
 RUN_KEYS = ("method", "size", "task", "seed", "family", "shot")
 
 

@@ -27,14 +27,14 @@ def run_standalone(config: Mapping, run, supernet: str | Path, choices: str | Pa
     from glora.config import train_settings
     from glora.data.loading import predict
     from glora.devices import resolve_device
-    from glora.experiment import batches, build_model, open_split
-    from glora.export import num_classes_of, read_choices
-    from glora.methods.glora import set_choices
-    from glora.provenance import provenance
-    from glora.search_space import SearchSpace
-    from glora.train import derive_seed, fingerprint_of, fit, seed_everything
-
     from glora.errors import ConfigError, WeightsError
+    from glora.experiment import batches, build_model, open_split
+    from glora.fit import fit
+    from glora.methods.glora.model import set_choices
+    from glora.provenance import provenance
+    from glora.search_space import SearchSpace, read_choices
+    from glora.seeding import derive_seed, fingerprint_of, seed_everything
+    from glora.weights import num_classes_of
 
     if run.method != "glora":
         raise ConfigError(f"standalone compares GLoRA subnets with their supernet; {run.method!r} is not GLoRA")

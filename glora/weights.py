@@ -1,8 +1,9 @@
 """The trainable weights of an adapted model as safetensors (what ``train`` writes for every method), and how
 every safetensors file of the package is written.
 
-Only tensors with ``requires_grad`` are stored (for GLoRA: the support tensors and the head, see
-:func:`glora.save_supernet`, which adds the ranks); the frozen backbone comes from its own checkpoint.
+The head size a train stage recorded is read here too. Only tensors with ``requires_grad`` are stored (for GLoRA:
+the support tensors and the head, see :func:`glora.save_supernet`, which adds the ranks); the frozen backbone
+comes from its own checkpoint.
 
 safetensors writes its ``__metadata__`` map in the order of a Rust ``HashMap``, which changes from process to
 process: the same tensors and metadata gave different bytes (and a different ``weights_sha256`` in the export's
@@ -111,3 +112,11 @@ def copy_checked(state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor
     with torch.no_grad():
         for k, p in state.items():
             p.copy_(tensors[k])
+
+
+def num_classes_of(weights: str | Path) -> int:
+    """The head size recorded in a train-stage weights file."""
+    _, meta = read_safetensors(weights)
+    if not meta.get("num_classes", "").isdigit():
+        raise WeightsError(f"{weights} does not record num_classes; was it written by `python -m glora train`?")
+    return int(meta["num_classes"])

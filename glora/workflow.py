@@ -1,51 +1,35 @@
-"""The experiment plan behind the Snakefile: which jobs the configuration asks for, where their files go, and
-the stage arguments of each. The rules in ``workflow/rules/`` only wire these together (DESIGN §1).
-
-Layout under ``results/<name>/`` (``name`` defaults to the suite; ``<exp>`` is vtab, fewshot, dg or swin;
-``<variant>`` is a method name or, for GLoRA, a size name from ``glora.sizes``; ``<run>`` is ``seed<N>`` or
-``shot<K>_seed<N>``)::
-
-    data/                         the mini suite (mini) or data-check manifests (paper)
-    data/prepared/<target>.json   paper: what `python -m glora prepare` fetched and verified (vtab, fewshot,
-                                  imagenet, checkpoint_<backbone>)
-    pretrain/<backbone>.safetensors            mini only: the pre-trained tiny backbones
-    <exp>/train/<variant>/<task>/<run>/        weights.safetensors, metrics.json, epochs.csv
-    <exp>/search/<variant>/<task>/<run>/       best.json, candidates.csv            (GLoRA, NOAH)
-    <exp>/select/<variant>/<task>/<run>.json   the supernet lr chosen on val200 (train.supernet_lr_grid;
-                                               the grid's runs are <run>_lr<rate>, the chosen one is copied
-                                               to <run>)
-    <exp>/standalone/<variant>/<task>/<run>.json   the searched subnet trained alone (diagnostics)
-    <exp>/retrain/<variant>/<task>/<run>/      the searched subnet trained again    (NOAH)
-    <exp>/export/<variant>/<task>/<run>/       model.safetensors, card.json
-    <exp>/evaluate/<variant>/<task>/<run>.json test (and domain-generalisation) accuracy
-    efficiency/table4_efficiency.csv           Table 4 (and its settings, .json)
-    tables/                                    the paper's tables (CSV, Markdown, LaTeX)
-    figures/                                   the paper's figures (PNG 300 dpi, PDF)
-    compare/                                   deltas.csv, summary.md: ours minus the paper (or golden)
+"""The experiment plan behind the Snakefile: which jobs the configuration asks for, where their files go
+(:mod:`glora.layout`), and the stage arguments of each. The rules in ``workflow/rules/`` only wire these together
+(docs/architecture.md §4). Importing this module loads no torch: the plan reads the method records
+(:mod:`glora.methods.record`) and the task tables (:mod:`glora.data.tasks`) only.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from glora.config import EXPERIMENTS, backbone_of, merge, method_settings, parse_override, train_settings
+from glora.data.tasks import experiment_tasks
 from glora.errors import ConfigError
+from glora.layout import Layout
 from glora.methods.registry import get_method
+from glora.run import Run
 
-#: experiment -> (data family, config key of its settings)
-EXPERIMENTS = {"vtab": ("vtab", "vtab"), "fewshot": ("fewshot", "fewshot"), "dg": ("fewshot", "domain_generalization"),
-               "swin": ("vtab", "swin")}
-#: stages whose output per run is one JSON file, not a folder
-FILE_STAGES = ("evaluate", "select", "standalone")
 RUN = re.compile(r"(?:shot(?P<shot>\d+)_)?seed(?P<seed>\d+)(?:_lr(?P<lr>\d[0-9.e+-]*))?")
 #: the run wildcard's constraint: RUN without its named groups
 RUN_PATTERN = re.sub(r"\?P<\w+>", "?:", RUN.pattern)
 
+__all__ = ["EXPERIMENTS", "RUN", "RUN_PATTERN", "Job", "backbone_of", "jobs", "targets"]
+
 
 @dataclass(frozen=True)
 class Job:
-    """One (experiment, variant, task, run) cell of the plan."""
+    """One (experiment, variant, task, run) cell of the plan: where its files go; :meth:`as_run` is the run a
+    stage makes of it."""
 
     exp: str
     variant: str
@@ -53,12 +37,17 @@ class Job:
     run: str
 
     def path(self, config: Mapping, stage: str, name: str = "") -> str:
-        base = f"{results(config)}/{self.exp}/{stage}/{self.variant}/{self.task}/{self.run}"
-        return f"{base}.json" if stage in FILE_STAGES else f"{base}/{name}"
+        return Layout.of(config).cell(self.exp, stage, self.variant, self.task, self.run, name)
 
-
-def results(config: Mapping) -> str:
-    return f"results/{config.get('name') or config['suite']}"
+    def as_run(self, config: Mapping) -> Run:
+        """The run this cell stands for (method and GLoRA size of the variant, seed and shots of the run name)."""
+        method, size = method_of(config, self.variant)
+        match = RUN.fullmatch(self.run)
+        if match is None:
+            raise ConfigError(f"run {self.run!r} is not seed<N>, shot<K>_seed<N> or either with _lr<rate>")
+        family = EXPERIMENTS[self.exp][0]
+        return Run(method, self.task, int(match["seed"]), size, family,
+                   int(match["shot"]) if family == "fewshot" else None)
 
 
 def variants(config: Mapping, methods: list[str]) -> list[str]:
@@ -100,20 +89,6 @@ def merged_from_supernet(config: Mapping, variant: str) -> bool:
     return searched(config, variant) and not retrained(config, variant)
 
 
-def vtab_tasks(config: Mapping, key: str) -> list[str]:
-    """The tasks of a VTAB experiment: its list, else the suite's (the mini suite's or the paper's 19)."""
-    tasks = config["experiments"][key].get("tasks")
-    if tasks:
-        return list(tasks)
-    if config["suite"] == "mini":
-        from glora.data.mini_tasks import TASKS
-
-        return list(TASKS)
-    from glora.data.vtab import VTAB_TASKS
-
-    return list(VTAB_TASKS)
-
-
 def jobs(config: Mapping) -> list[Job]:
     """Every (experiment, variant, task, run) the enabled experiments ask for."""
     out = []
@@ -122,7 +97,7 @@ def jobs(config: Mapping) -> list[Job]:
         spec = exps[key]
         if spec["enabled"]:
             out += [Job(exp, v, t, f"seed{s}") for v in variants(config, spec["methods"])
-                    for t in vtab_tasks(config, key) for s in spec["seeds"]]
+                    for t in experiment_tasks(config, key) for s in spec["seeds"]]
     spec = exps["fewshot"]
     if spec["enabled"]:
         out += [Job("fewshot", v, d, f"shot{k}_seed{s}") for v in variants(config, spec["methods"])
@@ -150,7 +125,8 @@ def lr_grid(config: Mapping, exp: str, variant: str) -> list[float]:
 
 def lr_candidates(config: Mapping, job: Job) -> list[Job]:
     """The grid's runs of ``job`` (``seed0`` -> ``seed0_lr0.001``, ...), in grid order."""
-    return [Job(job.exp, job.variant, job.task, f"{job.run}_lr{lr:g}") for lr in lr_grid(config, job.exp, job.variant)]
+    return [Job(job.exp, job.variant, job.task, f"{job.run}_lr{lr:g}")
+            for lr in lr_grid(config, job.exp, job.variant)]
 
 
 def grid_variants(config: Mapping) -> list[str]:
@@ -188,44 +164,24 @@ def llm_rows(config: Mapping) -> list[str]:
 
 def result_targets(config: Mapping) -> list[str]:
     """The evaluation result of every job, Table 2's LLM evaluations and Table 4's measurement when enabled."""
+    layout = Layout.of(config)
     out = [job.path(config, "evaluate") for job in jobs(config)] + diagnostic_targets(config)
-    out += [f"{results(config)}/llm/evaluate/{row}.json" for row in llm_rows(config)]
+    out += [layout.llm("evaluate", *row.split("/")) for row in llm_rows(config)]
     if config["efficiency"]["enabled"]:
-        out.append(efficiency_table(config))
+        out.append(layout.efficiency_table)
     return out
 
 
 def targets(config: Mapping) -> list[str]:
     """What ``rule all`` asks for: the paper's tables (made from :func:`result_targets`) and their comparison
     with the paper or the golden values."""
-    return [f"{results(config)}/tables", f"{results(config)}/figures", f"{results(config)}/compare/deltas.csv"]
-
-
-def efficiency_table(config: Mapping) -> str:
-    """Where ``python -m glora efficiency`` writes Table 4's rows."""
-    return f"{results(config)}/efficiency/table4_efficiency.csv"
-
-
-def backbone_of(config: Mapping, exp: str) -> tuple[str, str]:
-    """``(backbone, checkpoint)`` an experiment runs on."""
-    if exp == "swin":
-        spec = config["experiments"]["swin"]
-        return spec["backbone"], spec["checkpoint"]
-    return config["backbone"], config["paths"]["checkpoint"]
+    layout = Layout.of(config)
+    return [layout.tables, layout.figures, f"{layout.compare}/deltas.csv"]
 
 
 def stage_args(config: Mapping, exp: str, variant: str, task: str, run: str) -> str:
     """The run arguments shared by train, search and export for one job."""
-    method, size = method_of(config, variant)
-    match = RUN.fullmatch(run)
-    if match is None:
-        raise ConfigError(f"run {run!r} is not seed<N>, shot<K>_seed<N> or either with _lr<rate>")
-    family = EXPERIMENTS[exp][0]
-    args = ["--method", method, "--task", task, "--seed", match["seed"]]
-    if size:
-        args += ["--size", size]
-    if family == "fewshot":
-        args += ["--family", "fewshot", "--shot", match["shot"]]
+    args = Job(exp, variant, task, run).as_run(config).cli_args()
     args += [f"--set {text}" for text in lr_override(task, run)]
     return " ".join([*args, backbone_args(config, exp)]).strip()
 
@@ -242,10 +198,6 @@ def train_params(config: Mapping, exp: str, variant: str, task: str, run: str = 
                  retrain: bool = False) -> dict:
     """What determines a train (or NOAH retrain) job's outputs besides its wildcards (Snakemake reruns it when
     this changes)."""
-    import copy
-
-    from glora.config import merge, method_settings, parse_override, train_settings
-
     for text in lr_override(task, run):  # a grid run: as the stage sees it with its --set
         config = merge(copy.deepcopy(dict(config)), parse_override(text))
     method, size = method_of(config, variant)
@@ -267,37 +219,18 @@ def eval_targets(config: Mapping, exp: str) -> str:
     return " ".join(f"--target {t}" for t in config["experiments"]["domain_generalization"]["targets"])
 
 
-def prepared_report(config: Mapping, target: str) -> str:
-    """Where the prepare job of ``target`` (vtab, fewshot, imagenet, checkpoint_<backbone>) writes its report."""
-    return f"{results(config)}/data/prepared/{target}.json"
-
-
 def prepare_input(config: Mapping, target: str) -> list[str]:
     """What a check of ``target`` waits for: the prepare job's report, unless there is none and the files are
     already where the loaders look (laid out by hand): then no download is planned. Once a prepare job has
     written its report the answer stays the report, so a later run sees the same inputs and plans nothing."""
-    from pathlib import Path
-
     from glora.data.prepare import laid_out
 
-    report = prepared_report(config, target)
+    report = Layout.of(config).prepared(target)
     if config["suite"] != "paper" or (not Path(report).exists() and laid_out(config, target)):
         return []
     return [report]
 
 
-def pretrained(config: Mapping) -> list[str]:
-    """Mini suite: the checkpoints the pipeline pre-trains itself (one per backbone in use)."""
-    if config["suite"] != "mini":
-        return []
-    needed = {backbone_of(config, exp) for exp in {j.exp for j in jobs(config)}}
-    return sorted(checkpoint for _, checkpoint in needed)
-
-
-def checkpoint_backbone(config: Mapping, checkpoint: str) -> str:
-    """The backbone whose pre-trained weights ``checkpoint`` is (inverse of :func:`backbone_of`)."""
-    for exp in EXPERIMENTS:
-        backbone, path = backbone_of(config, exp)
-        if path == checkpoint:
-            return backbone
-    raise ValueError(f"no experiment uses checkpoint {checkpoint!r}")
+def checkpoint_of(config: Mapping, backbone: str) -> str:
+    """The checkpoint of ``backbone`` in the experiments that use it (rule check_checkpoint)."""
+    return next(c for exp in EXPERIMENTS for b, c in [backbone_of(config, exp)] if b == backbone)

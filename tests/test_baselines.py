@@ -10,21 +10,22 @@ import statistics
 import pytest
 import timm
 import torch
-
-import glora.methods as methods
 from conftest import pretrained_like
 from engine_fixtures import ROOT, make_world
+
+import glora.methods as methods
 from glora.cli import main
 from glora.config import load_config, method_settings
 from glora.data.vtab import VTAB_TASKS
 from glora.methods.base import Mergeable
-from glora.methods.registry import get_method
+from glora.methods.registry import METHODS, get_method
 from glora.models import create_backbone
 
 TABLE1_ORDER = ["full", "linear", "bitfit", "vpt_shallow", "vpt_deep", "adapter", "adaptformer", "lora", "ssf",
                 "fact_tt", "fact_tk", "repadapter", "noah", "glora"]
-MERGEABLE = ["bitfit", "lora", "ssf", "fact_tt", "fact_tk", "repadapter"]
-VIT_ONLY = ["vpt_shallow", "vpt_deep", "fact_tt", "fact_tk", "noah"]
+#: from the records (glora/methods): the baselines that fold into the backbone, and those that adapt ViTs only
+MERGEABLE = [n for n, m in METHODS.items() if m.mergeable and n not in ("full", "linear", "glora")]
+VIT_ONLY = [n for n, m in METHODS.items() if m.backbones == ("VisionTransformer",)]
 PAPER = load_config([ROOT / "config.yaml"])
 
 
@@ -45,6 +46,12 @@ def kwargs_of(method: str, task: str | None = None, config=PAPER) -> dict:
 
 def test_registry_lists_every_method_in_table_1_order():
     assert methods.names() == TABLE1_ORDER
+    # what the records say, as Table 1 and the source papers have it
+    assert MERGEABLE == ["bitfit", "lora", "ssf", "fact_tt", "fact_tk", "repadapter"]
+    assert VIT_ONLY == ["vpt_shallow", "vpt_deep", "fact_tt", "fact_tk", "noah"]
+    assert [m.display for m in METHODS.values()] == [
+        "Full", "Linear", "BitFit", "VPT-Shallow", "VPT-Deep", "Adapter", "AdaptFormer", "LoRA", "SSF", "FacT-TT",
+        "FacT", "RepAdapter", "NOAH", "GLoRA"]
     model = create_backbone("vit_mini", num_classes=3)
     assert methods.apply("lora", model) is model  # adapted in place and returned
 
@@ -147,7 +154,7 @@ def test_applying_twice_and_unknown_hyperparameters_are_clear_errors(tmp_path):
     model = methods.apply("lora", create_backbone("vit_mini", num_classes=3))
     with pytest.raises(ValueError, match="already has LoRALinear modules"):
         methods.apply("lora", model)
-    from glora.experiment import Run
+    from glora.run import Run
 
     message = r"methods.lora has unknown key\(s\) \['rnk'\]; lora takes \['rank', "
     with pytest.raises(ValueError, match=rf"--set methods.lora.rnk=4: {message}"):  # when the config is loaded

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from glora.cli import main
-from glora.data import mini, mini_tasks, render
+from glora.data import mini, mini_fewshot, mini_objects, mini_tasks, scenes
 
 PER_CLASS = 5  # upstream images per class in these tests (the default is 100)
 PAPER_VTAB = {"cifar", "caltech101", "dtd", "oxford_flowers102", "oxford_iiit_pet", "svhn", "sun397",
@@ -145,10 +145,10 @@ def test_seed_changes_every_task():
     for name, task in mini_tasks.TASKS.items():
         a, b = (task.render(mini.stream(seed, "vtab", name), labels, "test") for seed in (0, 1))
         assert not np.array_equal(a, b), name
-    for name, task in mini_tasks.FEWSHOT.items():
+    for name, task in mini_fewshot.FEWSHOT.items():
         a, b = (task.render(mini.stream(seed, "fewshot", name), labels, "test") for seed in (0, 1))
         assert not np.array_equal(a, b), name
-    a, b = (mini_tasks.render_upstream(mini.stream(seed, "upstream"), labels) for seed in (0, 1))
+    a, b = (mini_objects.render_upstream(mini.stream(seed, "upstream"), labels) for seed in (0, 1))
     assert not np.array_equal(a, b)
 
 
@@ -181,7 +181,7 @@ def test_val200_shares_no_source_region_with_train800_or_test(suite):
     other task records a source for every image. The few-shot sets keep their pool / val / test apart too."""
     checked = []
     vtab = {"train800": "train800.txt", "val200": "val200.txt", "test": "test.txt"}
-    for family, sets in (("vtab", mini_tasks.TASKS), ("fewshot", mini_tasks.FEWSHOT)):
+    for family, sets in (("vtab", mini_tasks.TASKS), ("fewshot", mini_fewshot.FEWSHOT)):
         for name, task in sets.items():
             folder = suite / family / name
             if family == "vtab":
@@ -217,10 +217,10 @@ def test_crops_stay_inside_their_region():
     halves = np.zeros((100, 200, 3), np.uint8)
     halves[:, 100:] = 255
     rng = np.random.default_rng(0)
-    assert render.crops(rng, halves, 50, (0.2, 0.45), mini_tasks.REGIONS["train"]).max() == 0
-    assert render.crops(rng, halves, 50, (0.2, 0.45), mini_tasks.REGIONS["val"]).min() == 1
+    assert scenes.crops(rng, halves, 50, (0.2, 0.45), mini_objects.REGIONS["train"]).max() == 0
+    assert scenes.crops(rng, halves, 50, (0.2, 0.45), mini_objects.REGIONS["val"]).min() == 1
     with pytest.raises(ValueError, match="do not fit region"):
-        render.crops(rng, halves, 5, (0.2, 0.5), mini_tasks.REGIONS["val"])  # 50 px crops, a 47 px tall region
+        scenes.crops(rng, halves, 5, (0.2, 0.5), mini_objects.REGIONS["val"])  # 50 px crops, a 47 px tall region
     corners = mini_tasks.ihc_candidates()
     assert all(len(c) > 100 for part in corners.values() for c in part)
 
@@ -271,4 +271,23 @@ def test_the_loaders_read_the_manifests(suite):
     assert set(tasks) == set(mini_tasks.TASKS)
     assert tasks["digits"].num_classes == 10 and tasks["digits"].test_size == 500
     sets = fewshot_sets(suite / "fewshot")
-    assert set(sets) == set(mini_tasks.FEWSHOT) and sets["imagenet"].shots == (16,)
+    assert set(sets) == set(mini_fewshot.FEWSHOT) and sets["imagenet"].shots == (16,)
+
+
+def test_parts_write_only_what_is_asked(tmp_path):
+    """The workflow writes the upstream set apart (rule mini_upstream, only pre-training reads it) from the
+    downstream sets (rule mini_data); each folder is a suite of its own, and the parts are the same bytes."""
+    up = mini.generate(tmp_path / "up", seed=0, upstream_per_class=2, quiet=True, parts=("upstream",))
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["mini.json", "upstream"]
+    assert up["parts"] == ["upstream"] and up["upstream"]["classes"] == 142 and "vtab" not in up
+    down = mini.generate(tmp_path / "down", seed=0, quiet=True, parts=("imagenet_variants",))
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["imagenet_variants", "mini.json"]
+    assert "upstream_per_class" not in down
+    whole = mini.generate(tmp_path / "whole", seed=0, upstream_per_class=2, quiet=True,
+                          parts=("upstream", "imagenet_variants"))
+    assert whole["images"] == up["images"] + down["images"]
+    assert tree_digest(tmp_path / "whole" / "upstream") == tree_digest(tmp_path / "up" / "upstream")
+    variants = "imagenet_variants"
+    assert tree_digest(tmp_path / "whole" / variants) == tree_digest(tmp_path / "down" / variants)
+    with pytest.raises(ValueError, match="unknown or no parts"):
+        mini.generate(tmp_path / "bad", parts=("upstreams",))

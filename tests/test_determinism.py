@@ -22,7 +22,8 @@ common = [a for c in sys.argv[1:] for a in ("--config", c)] + ["--quiet", "--dev
 glora = ["--method", "glora", "--size", "tiny", "--task", "toy"]
 steps = [
     ["train", *glora, "--out", "glora/train"],
-    ["search", "--size", "tiny", "--task", "toy", "--weights", "glora/train/weights.safetensors", "--out", "glora/search"],
+    ["search", "--size", "tiny", "--task", "toy", "--weights", "glora/train/weights.safetensors",
+     "--out", "glora/search"],
     ["export", *glora, "--weights", "glora/train/weights.safetensors", "--choices", "glora/search/best.json",
      "--out", "glora/export"],
     ["evaluate", "--model", "glora/export/model.safetensors", "--supernet", "glora/train/weights.safetensors",

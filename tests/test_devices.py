@@ -198,5 +198,5 @@ def test_eight_concurrent_jobs_on_four_simulated_gpus_never_share_one(tmp_path):
     overlapping = max(sum(c["start"] <= t < c["end"] for c in claims) for t in (c["start"] for c in claims))
     assert overlapping == 4  # four ran at once, the others waited for a free GPU
     for gpu in range(4):
-        held = sorted(((c["start"], c["end"]) for c in claims if c["gpu"] == gpu))
+        held = sorted((c["start"], c["end"]) for c in claims if c["gpu"] == gpu)
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(held, held[1:]))  # never shared

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from engine_fixtures import make_world
 from safetensors.torch import load_file
 
-from engine_fixtures import make_world
 from glora.cli import main
 from glora.config import load_config
 
@@ -175,9 +175,9 @@ def test_a_killed_run_resumes_to_the_same_result(world, tmp_path, stage_name):
 
 
 def test_nan_loss_aborts_with_epoch_and_step_and_keeps_the_checkpoint(world, tmp_path, monkeypatch, capsys):
-    import glora.train
+    import glora.fit
 
-    real = glora.train.F.cross_entropy
+    real = glora.fit.F.cross_entropy
     calls = {"n": 0}
 
     def poisoned(logits, target):
@@ -185,7 +185,7 @@ def test_nan_loss_aborts_with_epoch_and_step_and_keeps_the_checkpoint(world, tmp
         loss = real(logits, target)
         return loss * float("nan") if calls["n"] == 2 * 3 + 2 else loss  # 3 steps per epoch: epoch 3, step 2
 
-    monkeypatch.setattr(glora.train.F, "cross_entropy", poisoned)
+    monkeypatch.setattr(glora.fit.F, "cross_entropy", poisoned)
     out = tmp_path / "nan"
     assert stage(world, "train", "--method", "glora", "--size", "tiny", "--task", "toy", "--out", str(out)) == 3
     err = capsys.readouterr().err

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import glora
-from glora.methods.glora import layer_options, option_params
+from glora.methods.glora.options import layer_options, option_params
 from tests.conftest import all_choices
 
 IN, OUT = 12, 10
@@ -142,7 +142,7 @@ def test_weight_entanglement_slices():
 
 
 def expected_grad_mask(layer, choice):
-    """Which scalars of each support tensor the option reads (DESIGN §2 entanglement)."""
+    """Which scalars of each support tensor the option reads (docs/architecture.md §2, entanglement)."""
     masks = {k: torch.zeros_like(v, dtype=torch.bool) for k, v in layer.support_tensors().items()}
     for t in ("A", "B", "C"):
         opt, d, u = choice[t], masks[f"{t}_d"], masks[f"{t}_u"]

@@ -57,7 +57,8 @@ def cases():
     yield "CMYK", "tiff", Image.fromarray(cmyk, "CMYK"), "CMYK", np.rint((255 - c) * (255 - k) / 255), 1
     yield "I;16", "png", Image.fromarray(SIXTEEN), "I;16", grey(SIXTEEN >> 8), 0
     yield "I;16B", "tiff", Image.fromarray(SIXTEEN.astype(">u2")), "I;16B", grey(SIXTEEN >> 8), 0
-    yield "I;16L", "tiff", Image.frombytes("I;16L", SIXTEEN.shape[::-1], SIXTEEN.astype("<u2").tobytes()), "I;16", grey(SIXTEEN >> 8), 0
+    sixteen_le = Image.frombytes("I;16L", SIXTEEN.shape[::-1], SIXTEEN.astype("<u2").tobytes())
+    yield "I;16L", "tiff", sixteen_le, "I;16", grey(SIXTEEN >> 8), 0
     yield "I", "tiff", Image.fromarray(ints, "I"), "I", grey(SIXTEEN >> 8), 0
     yield "F", "tiff", Image.fromarray(floats, "F"), "F", grey(np.rint(floats * 255)), 0
     yield "YCbCr", "tiff", Image.fromarray(rgb, "YCbCr"), "YCbCr", ycbcr_to_rgb(rgb), 1

@@ -15,12 +15,12 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("lm_eval")
 
+import llm_fixtures  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 from torch import nn  # noqa: E402
 
 import glora  # noqa: E402
-import llm_fixtures  # noqa: E402
 from glora.cli import main  # noqa: E402
 from glora.llm import data as llm_data  # noqa: E402
 from glora.llm.config import DEFAULTS, llm_settings  # noqa: E402
@@ -195,7 +195,7 @@ def test_trainable_parameter_counts_glora_and_lora(local):
 
 def test_lora_default_targets_are_unchanged_on_vits(vit_mini):
     # the LLM's target_modules is an extension: without it LoRA still adapts the ViT's fused qkv only
-    from glora.methods.lora import LoRALinear
+    from glora.methods.lora.layer import LoRALinear
 
     glora.methods.apply("lora", vit_mini, rank=4)
     assert {n for n, m in vit_mini.named_modules() if isinstance(m, LoRALinear)} == {

@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
+from test_cli_and_workflow import job_counts, snakemake, workflow_copy  # noqa: F401  (fixture)
 
 from glora.cli import main
 from glora.config import load_config, train_settings
 from glora.workflow import Job, lr_candidates, lr_grid, stage_args, train_params
-from test_cli_and_workflow import job_counts, snakemake, workflow_copy  # noqa: F401  (fixture)
 
 MINI = ["config.yaml", "config/mini.yaml"]
 

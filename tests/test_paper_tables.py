@@ -86,6 +86,7 @@ def test_efficiency_table_keeps_table_4_columns(tmp_path):
 
 def test_compare_with_golden_tables_and_a_perturbed_cell_fails_strict(tmp_path, capsys):
     from engine_fixtures import ROOT
+
     from glora.cli import main
     from glora.paper.compare import write_golden
 
@@ -132,6 +133,7 @@ def test_compare_with_the_paper_covers_tables_2_3_and_5(tmp_path):
     """Table 5 of the paper configuration equals the paper's learning rates exactly; Table 3's GLoRA-0.29M is the
     paper's "GLoRA (0.29M)"; Table 2 matches rows by model, method and data and ignores the paper's own rows."""
     from engine_fixtures import ROOT
+
     from glora.config import load_config
     from glora.paper.compare import compare_table, write_golden
     from glora.paper.tables import learning_rates, llm_table
@@ -170,6 +172,7 @@ def test_golden_tables_are_committed_for_the_mini_suite_and_the_ci_overlay(overl
     """``make run`` and ``make ci`` compare with golden tables: every comparable table must be there, its rows
     named by the table's key columns (else each cell would read "missing" and the check could not fail)."""
     from engine_fixtures import ROOT
+
     from glora.config import load_config
     from glora.paper.compare import TABLES, references
 
@@ -192,10 +195,10 @@ def test_figures_from_fewshot_results_and_searched_subnets(tmp_path):
     """Figures 2/6 from few-shot evaluations, Figures 3/4 from GLoRA best.json files: PNG at 300 dpi and PDF."""
     import json
 
+    from engine_fixtures import ROOT
     from PIL import Image
 
     import glora
-    from engine_fixtures import ROOT
     from glora.config import load_config
     from glora.models import create_backbone
     from glora.paper.outputs import run_figures
@@ -253,16 +256,15 @@ def test_figures_at_paper_scale(tmp_path):
     searched subnets of ViT-B/16 (48 layers) on the 19 VTAB tasks; every figure stays legible (bounded size)."""
     import json
 
+    import torch
+    from engine_fixtures import ROOT
     from PIL import Image
 
     import glora
-    from engine_fixtures import ROOT
     from glora.config import load_config
     from glora.data.vtab import VTAB_TASKS
     from glora.models import create_backbone
     from glora.paper.outputs import run_figures
-
-    import torch
 
     config = load_config([ROOT / "config.yaml"], [f"paths.vtab={tmp_path}/none"])
     spec = config["experiments"]["fewshot"]
@@ -312,3 +314,25 @@ def test_table_2_puts_our_llm_rows_beside_the_paper(tmp_path):
     assert mine.loc["GLoRA", "hellaswag_10shot"] == 75.0 and mine.loc["GLoRA", "average"] == 50.0
     assert pd.isna(mine.loc["base", "dataset"])
     assert list(table.columns) == list(load("table2").columns)
+
+
+def test_where_prints_table_1_the_comparison_and_the_outputs(tmp_path, monkeypatch, capsys):
+    """What `make run` prints at the end: Table 1, the comparison's counts, where each output is."""
+    from glora.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("suite: mini\nbackbone: vit_mini\nglora: {sizes: [{name: s, ranks: [2], "
+                                          "budget_m: 0.01}]}\ncompare: {golden: golden}\n")
+    assert main(["where", "--config", "config.yaml"]) == 0
+    assert "nothing in results/mini yet" in capsys.readouterr().out
+    tables = tmp_path / "results" / "mini" / "tables"
+    tables.mkdir(parents=True)
+    (tables / "table1_vtab.md").write_text("**Table 1: VTAB-1K top-1 (%)**\n\n| method | digits |\n")
+    (tmp_path / "results" / "mini" / "compare").mkdir()
+    pd.DataFrame({"status": ["within", "within", "outside", "missing"]}).to_csv(
+        tmp_path / "results" / "mini" / "compare" / "deltas.csv", index=False)
+    assert main(["where", "--config", "config.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("**Table 1: VTAB-1K top-1 (%)**")
+    assert "Compared with golden: 2 cells within the tolerance, 1 outside, 1 missing" in out
+    assert "results/mini/tables" in out and "report.zip" not in out  # only what exists

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import randomize_support
 
 import glora
-from conftest import randomize_support
-from glora.methods.glora import SubnetMerger
+from glora.methods.glora.model import SubnetMerger
 from glora.search import Evolution, EvolutionSettings
 
 
@@ -72,7 +72,7 @@ def test_the_search_merger_equals_merge_glora_and_the_supernet(vit_mini, rng):
     merge = SubnetMerger(vit_mini)
     x = torch.randn(4, 3, 32, 32)
     vit_mini.eval()
-    for k in range(5):
+    for _ in range(5):
         choices = space.sample(rng)
         fresh = glora.merge_glora(vit_mini, choices).eval()
         plain = merge(choices)

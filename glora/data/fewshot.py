@@ -11,36 +11,16 @@ datasets, class counts, shots and seeds, which replace the table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from glora.data.lists import DataError, ImageList, pick, suite_int, suite_records
+from glora.data.tasks import FEWSHOT_SETS, FewShotSet, list_name
 from glora.data.transforms import FewShotRecipe, eval_transform, train_transform
 from glora.models import Backbone
 
 SPLITS = ("train", "val", "test")
 HINT = ("To obtain the few-shot data: use the few-shot splits of NOAH / CoOp; each <root>/<dataset>/annotations/ "
         "needs train_meta.list.num_shot_{K}.seed_{S}, val_meta.list and test_meta.list.")
-
-
-@dataclass(frozen=True)
-class FewShotSet:
-    """One few-shot dataset: folder name, classes, and the (shot, seed) training lists it ships."""
-
-    name: str
-    num_classes: int
-    shots: tuple[int, ...] = (1, 2, 4, 8, 16)
-    seeds: tuple[int, ...] = (0, 1, 2)
-
-
-FEWSHOT_SETS: dict[str, FewShotSet] = {s.name: s for s in [
-    FewShotSet("food101", 101),
-    FewShotSet("oxford-flowers102", 102),
-    FewShotSet("standford-cars", 196),  # sic: the folder name NOAH's splits use
-    FewShotSet("oxford-pets", 37),
-    FewShotSet("fgvc-aircraft", 100),
-    FewShotSet("imagenet", 1000, shots=(16,)),  # the source set of the domain-generalisation experiments
-]}
 
 
 def fewshot_sets(root: str | Path) -> dict[str, FewShotSet]:
@@ -70,16 +50,9 @@ def get_set(root: str | Path, name: str) -> FewShotSet:
     return pick(sets, name, "few-shot dataset", source)
 
 
-def list_name(split: str, shot: int | None = None, seed: int | None = None) -> str:
-    """The list file of a split, relative to ``<root>/<dataset>/``."""
-    if split == "train":
-        return f"annotations/train_meta.list.num_shot_{shot}.seed_{seed}"
-    return f"annotations/{split}_meta.list"
-
-
 def build_fewshot(root: str | Path, dataset: str, split: str, backbone: Backbone, *, train: bool | None = None,
                   shot: int | None = None, seed: int | None = None,
-                  recipe: FewShotRecipe = FewShotRecipe()) -> ImageList:
+                  recipe: FewShotRecipe | None = None) -> ImageList:
     """The Dataset of one split; ``shot`` and ``seed`` pick the training list (ignored for val/test).
 
     ``train`` (default: ``split == "train"``) selects the augmented training transform, else the
@@ -93,6 +66,6 @@ def build_fewshot(root: str | Path, dataset: str, split: str, backbone: Backbone
                         f"{list(record.seeds)}, got shot={shot!r}, seed={seed!r}")
     folder = Path(root) / dataset
     augment = split == "train" if train is None else train
-    transform = train_transform(backbone, recipe) if augment else eval_transform(backbone)
+    transform = train_transform(backbone, recipe or FewShotRecipe()) if augment else eval_transform(backbone)
     return ImageList.from_list(folder / list_name(split, shot, seed), folder, transform,
                                num_classes=record.num_classes, hint=HINT, root=Path(root))

@@ -3,7 +3,8 @@
 ``generate(out, seed)`` writes 32x32 RGB PNGs and ``relative/path.png <label>`` lists; nothing is downloaded:
 images are procedural (numpy/PIL, glyphs from the fonts matplotlib ships) or crops of the real images bundled
 in the scikit-image and scikit-learn wheels. What each task shows and what its labels mean is in
-``glora.data.mini_tasks``; this module lays them out on disk as users' real datasets are (DESIGN §3)::
+``glora.data.mini_tasks`` (and ``mini_objects``, ``mini_fewshot``); this module lays them out on disk as users'
+real datasets are (docs/architecture.md §3)::
 
     <out>/upstream/             pre-training set (the ImageNet-21k analogue): train.txt, val.txt, classes.json
                                 (class index -> name), train/<class>/<i>.png, val/<class>/<i>.png
@@ -42,8 +43,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from glora.data import render
-from glora.data.mini_tasks import FEWSHOT, TASKS, VARIANTS, render_upstream, upstream_classes, wnid
+from glora.data import scenes
+from glora.data.mini_fewshot import FEWSHOT, VARIANTS, wnid
+from glora.data.mini_objects import render_upstream, upstream_classes
+from glora.data.mini_tasks import TASKS
+from glora.errors import ConfigError
 
 TRAIN, VAL, TEST = 800, 200, 500  # VTAB-style split sizes
 SEEDS = (0, 1, 2)  # few-shot list seeds
@@ -82,7 +86,7 @@ def render_split(task, rng: np.random.Generator, labels: np.ndarray, part: str, 
                  sources: list[dict]) -> np.ndarray:
     """``task``'s images of ``labels`` from ``part``; appends to ``sources`` the footprints the renderer
     noted (one row per source region an image was drawn from, named by ``names``)."""
-    with render.recording() as footprints:
+    with scenes.recording() as footprints:
         images = task.render(rng, labels, part)
     sources += [dict(zip(SOURCE_FIELDS, (names[i], *footprint))) for i in sorted(footprints)
                 for footprint in footprints[i]]
@@ -204,14 +208,15 @@ def generate(out: Path, seed: int = 0, upstream_per_class: int = 100, quiet: boo
     """
     unknown = sorted(set(parts) - set(PARTS))
     if unknown or not parts:
-        raise ValueError(f"unknown or no parts {unknown}; choose among {list(PARTS)}")
+        raise ConfigError(f"data mini: unknown or no parts {unknown}; choose among {list(PARTS)}")
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        raise ConfigError(f"data mini: seed must be >= 0, got {seed}")
     if upstream_per_class < 1:
-        raise ValueError(f"upstream_per_class must be >= 1, got {upstream_per_class}; the default is 100")
+        raise ConfigError(f"data mini: upstream_per_class must be >= 1, got {upstream_per_class}; the default is 100")
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "mini.json").is_file())):
-        raise ValueError(f"{out} exists and is not a mini suite (no mini.json); choose a new or empty --out folder")
+        raise ConfigError(f"data mini: {out} exists and is not a mini suite (no mini.json); choose a new or empty "
+                          "--out folder")
     tmp = out.absolute().with_name(out.absolute().name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)  # left by a killed run

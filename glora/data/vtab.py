@@ -11,57 +11,15 @@ class counts, groups and split sizes, which replace the table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from glora.data.lists import DataError, ImageList, pick, suite_int, suite_records
+from glora.data.tasks import GROUPS, SPLITS, VTAB_TASKS, VtabTask
 from glora.data.transforms import vtab_transform
 from glora.models import Backbone
 
-GROUPS = ("natural", "specialized", "structured")
-SPLITS = ("train800", "val200", "train800val200", "test")
 HINT = ("To obtain VTAB-1K: use the VTAB-1K export used by NOAH/FacT (vtab-1k.zip), or build it from TFDS with "
         "the VTAB scripts; each <root>/<task>/ needs train800.txt, val200.txt, train800val200.txt and test.txt.")
-
-
-@dataclass(frozen=True)
-class VtabTask:
-    """One VTAB-1K task: folder name, classes, group, and the lines each split's list holds."""
-
-    name: str
-    num_classes: int
-    group: str
-    test_size: int
-    train_size: int = 800
-    val_size: int = 200
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {"train800": self.train_size, "val200": self.val_size,
-                "train800val200": self.train_size + self.val_size, "test": self.test_size}
-
-
-VTAB_TASKS: dict[str, VtabTask] = {task.name: task for task in [
-    VtabTask("cifar", 100, "natural", 10000),
-    VtabTask("caltech101", 102, "natural", 6084),
-    VtabTask("dtd", 47, "natural", 1880),
-    VtabTask("oxford_flowers102", 102, "natural", 6149),
-    VtabTask("oxford_iiit_pet", 37, "natural", 3669),
-    VtabTask("svhn", 10, "natural", 26032),
-    VtabTask("sun397", 397, "natural", 21750),
-    VtabTask("patch_camelyon", 2, "specialized", 32768),
-    VtabTask("eurosat", 10, "specialized", 5400),
-    VtabTask("resisc45", 45, "specialized", 6300),
-    VtabTask("diabetic_retinopathy", 5, "specialized", 42670),
-    VtabTask("clevr_count", 8, "structured", 15000),
-    VtabTask("clevr_dist", 6, "structured", 15000),
-    VtabTask("dmlab", 6, "structured", 22735),
-    VtabTask("kitti", 4, "structured", 711),
-    VtabTask("dsprites_loc", 16, "structured", 73728),
-    VtabTask("dsprites_ori", 16, "structured", 73728),
-    VtabTask("smallnorb_azi", 18, "structured", 12150),
-    VtabTask("smallnorb_ele", 9, "structured", 12150),
-]}
 
 
 def vtab_tasks(root: str | Path) -> dict[str, VtabTask]:

@@ -22,7 +22,7 @@ DEFAULTS: dict = {
     "dtype": "float32",        # the frozen weights and the adapters while training and searching
     "max_length": 512,         # tokens per training example (longer ones are cut from the right)
     "methods": {
-        "glora": {"ranks": [8, 4]},                         # LoRA ranks of A, B, C (DESIGN §2)
+        "glora": {"ranks": [8, 4]},                         # LoRA ranks of A, B, C (docs/architecture.md §2)
         "lora": {"rank": 8, "alpha": 16, "dropout": 0.05},  # Hu et al.; alpaca-lora's alpha and dropout
     },
     "train": {

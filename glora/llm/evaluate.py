@@ -15,8 +15,6 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-EVALUATE_KEYS = ("arc", "hellaswag", "mmlu", "truthfulqa", "average")
-
 log = logging.getLogger(__name__)
 
 

@@ -27,8 +27,6 @@ BIAS_SWITCHES = {"attention_bias": ("q_proj", "k_proj", "v_proj", "o_proj"),
 #: the largest |exported - adapted| logit difference accepted in float32, relative to the largest |logit|
 TOLERANCE = 1e-4
 
-EXPORT_OUTPUTS = ("config.json", "model.safetensors", "card.json")
-
 log = logging.getLogger(__name__)
 
 
@@ -73,13 +71,12 @@ def run_llm_export(config: Mapping, model_dir: str | Path, weights: str | Path, 
 
     from glora.atomic import atomic_dir, sha256, write_json
     from glora.devices import resolve_device
-    from glora.export import read_choices
     from glora.llm.config import from_config
     from glora.llm.model import checkpoint_dtype, dtype_kwarg, load_adapted, load_tokenizer, torch_dtype
-    from glora.methods.glora import glora_layers, set_choices
+    from glora.methods.glora.model import glora_layers, set_choices
     from glora.methods.registry import get_method
     from glora.provenance import provenance
-    from glora.search_space import SearchSpace
+    from glora.search_space import SearchSpace, read_choices
     from glora.weights import canonical_header
 
     began = time.perf_counter()

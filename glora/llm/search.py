@@ -17,8 +17,6 @@ from pathlib import Path
 
 from glora.errors import WeightsError
 
-SEARCH_OUTPUTS = ("best.json", "candidates.csv")
-
 log = logging.getLogger(__name__)
 
 
@@ -35,11 +33,11 @@ def run_llm_search(config: Mapping, model_dir: str | Path, weights: str | Path, 
     from glora.llm.config import from_config
     from glora.llm.model import load_adapted, load_tokenizer
     from glora.llm.scoring import HeldOut
-    from glora.methods.glora import set_choices
+    from glora.methods.glora.model import set_choices
     from glora.provenance import provenance
     from glora.search import CANDIDATE_FIELDS, Evolution, EvolutionSettings
     from glora.search_space import SearchSpace
-    from glora.train import fingerprint_of
+    from glora.seeding import fingerprint_of
 
     began = time.perf_counter()
     settings = from_config(config)

@@ -4,8 +4,8 @@ AdamW at lr 2e-5, cosine annealing over all optimizer steps, an effective batch 
 gradient accumulation of micro-batches; LoRA trains 3 epochs, the GLoRA supernet 15 (the same 1:5 ratio as
 the vision experiments' 100:500). The loss is the causal-LM cross-entropy on response tokens only, averaged
 over all response tokens of the effective batch (so accumulation gives the same gradient as one big batch).
-The supernet samples one path per layer uniformly for every micro-batch (DESIGN §2), fixed during that
-micro-batch's forward and backward, so gradient checkpointing recomputes the same path.
+The supernet samples one path per layer uniformly for every micro-batch (docs/architecture.md §2), fixed during
+that micro-batch's forward and backward, so gradient checkpointing recomputes the same path.
 
 Every random stream is derived from (seed, epoch, step[, micro-batch]): example order, LoRA's dropout and
 GLoRA's paths. A resume checkpoint (trainable tensors, optimizer, scheduler, rows) every ``checkpoint_every``
@@ -28,14 +28,14 @@ from tqdm import tqdm
 
 from glora.atomic import save_torch
 from glora.errors import ConfigError, DataError
+from glora.fit import NonFiniteLoss
 from glora.llm.data import IGNORE_INDEX, Example, collate
-from glora.train import NonFiniteLoss, derive_seed, fingerprint_of, seed_everything
+from glora.seeding import derive_seed, fingerprint_of, seed_everything
 
 log = logging.getLogger(__name__)
 
 EPOCH_FIELDS = ["epoch", "steps", "lr", "train_loss", "tokens"]  # times go to the log (glora.provenance)
 STEP_FIELDS = ["step", "epoch", "lr", "loss", "tokens", "grad_norm"]
-TRAIN_OUTPUTS = ("weights.safetensors", "metrics.json", "epochs.csv", "steps.csv")
 
 
 def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -46,7 +46,7 @@ def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def glora_path_sampler(model: nn.Module) -> Callable[[torch.Generator], None]:
     """Fix a uniformly sampled path in every GLoRA layer (a new one per call, from ``generator``)."""
-    from glora.methods.glora import glora_layers
+    from glora.methods.glora.model import glora_layers
 
     layers = list(glora_layers(model).values())
 
@@ -69,7 +69,7 @@ def fit_lm(model: nn.Module, examples: Sequence[Example], settings: Mapping, *, 
 
     ``settings``: llm.train (lr, warmup_ratio, weight_decay, max_grad_norm, batch_size, micro_batch_size, amp,
     checkpoint_every, log_every, seed). ``before_micro(generator)`` runs before every micro-batch (GLoRA:
-    :func:`glora_path_sampler`). Raises :class:`glora.train.NonFiniteLoss` on a NaN/inf loss.
+    :func:`glora_path_sampler`). Raises :class:`glora.fit.NonFiniteLoss` on a NaN/inf loss.
     """
     from transformers import get_cosine_schedule_with_warmup
 

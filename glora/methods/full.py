@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from torch import nn
+from glora.methods.record import Method
 
 
-def apply_full(model: nn.Module) -> list[str]:
+def apply_full(model) -> list[str]:
     """Make every parameter trainable, in place; returns their names."""
     model.requires_grad_(True)
     return [n for n, _ in model.named_parameters()]
 
 
-def merge_full(model: nn.Module, **_) -> nn.Module:
+def merge_full(model, **_):
     """Nothing to merge: a fine-tuned model is a plain model."""
     return model
+
+
+FULL = Method(name="full", display="Full", description="full fine-tuning: every backbone parameter and the head",
+              apply_fn="glora.methods.full:apply_full", merge_fn="glora.methods.full:merge_full")

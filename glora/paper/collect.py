@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from glora.layout import Layout
 from glora.workflow import RUN
 
 
@@ -15,9 +16,8 @@ def evaluations(results: str | Path, exp: str) -> pd.DataFrame:
     merged, adapter_params, the commit of the run that wrote it, and ``target_<name>`` top-1 for the
     domain-generalisation targets."""
     rows = []
-    for path in sorted(Path(results, exp, "evaluate").glob("*/*/*.json")):
+    for path, variant, task, run in Layout(str(results)).cells(exp, "evaluate"):
         data = json.loads(path.read_text())
-        variant, task, run = path.parts[-3], path.parts[-2], path.stem
         match = RUN.fullmatch(run)
         rows.append({"variant": variant, "method": data["method"], "size": data.get("size"), "task": task,
                      "run": run, "seed": int(match["seed"]) if match else data.get("seed"),

@@ -5,10 +5,11 @@ Writes ``deltas.csv`` (table, row, column, ours, reference, delta, tolerance, st
 within, outside, missing, not run per table). ``status``: ``within`` / ``outside`` the tolerance, ``missing`` (a cell
 the configuration's enabled experiments should have filled, absent: :func:`expected_cells`) or ``not run`` (a
 reference cell of a method, task or experiment the configuration does not run); only cells with a reference value
-are compared. ``--strict`` fails on ``outside`` and ``missing`` cells, listing the missing ones. Parameter counts (``params_m``) must agree to two
-decimals whatever the table's tolerance. Tables 1-6 are compared (:data:`TABLES`): Table 2 by model, method and
-data; Table 5's learning rates exactly (tolerance 0); Table 4 as throughput ratios to the untouched backbone (the
-paper's "Full tuning" row), since absolute images/s depend on the GPU.
+are compared. ``--strict`` fails on ``outside`` and ``missing`` cells, listing the missing ones. Parameter counts
+(``params_m``) must agree to two decimals whatever the table's tolerance. Tables 1-6 are compared
+(:data:`TABLES`): Table 2 by model, method and data; Table 5's learning rates exactly (tolerance 0); Table 4 as
+throughput ratios to the untouched backbone (the paper's "Full tuning" row), since absolute images/s depend on
+the GPU.
 """
 
 from __future__ import annotations
@@ -126,11 +127,10 @@ def expected_cells(config: Mapping) -> dict[str, tuple[set[str], Callable[[str],
     for its enabled experiments only (a table absent here, or a row not listed, is not asked for). VTAB tables:
     the configured tasks' columns, the parameter count, the mean of a group that has a configured task, and the
     averages."""
-    from glora.data.vtab import GROUPS
+    from glora.data.tasks import GROUPS, experiment_tasks
     from glora.methods.registry import names
-    from glora.paper.outputs import _vtab_groups
-    from glora.paper.tables import LLM_DATA, LLM_MODELS, display_name
-    from glora.workflow import method_of, variants, vtab_tasks
+    from glora.paper.tables import LLM_DATA, LLM_MODELS, display_name, vtab_groups
+    from glora.workflow import method_of, variants
 
     exps = config["experiments"]
 
@@ -141,7 +141,7 @@ def expected_cells(config: Mapping) -> dict[str, tuple[set[str], Callable[[str],
         return {display_name(v, method_of(config, v)[0]) for v in variants(config, exps[key]["methods"])}
 
     def vtab_columns(key: str) -> Callable[[str], bool]:
-        groups = _vtab_groups(config, vtab_tasks(config, key))  # task -> group
+        groups = vtab_groups(config, experiment_tasks(config, key))  # task -> group
 
         def column(name: str) -> bool:
             if name.lower() in GROUPS:
@@ -155,11 +155,11 @@ def expected_cells(config: Mapping) -> dict[str, tuple[set[str], Callable[[str],
         if exps[key]["enabled"]:
             out[table] = rows(key), vtab_columns(key)
     if exps["vtab"]["enabled"]:
-        out["table5_learning_rates"] = set(vtab_tasks(config, "vtab")), every
+        out["table5_learning_rates"] = set(experiment_tasks(config, "vtab")), every
         if config["diagnostics"]["weight_sharing"]:
             searched = {v for v in variants(config, exps["vtab"]["methods"]) if method_of(config, v)[0] == "glora"}
             out["weight_sharing"] = {f"{display_name(v, 'glora')} / {task}" for v in searched
-                                     for task in [*vtab_tasks(config, "vtab"), "mean"]}, every
+                                     for task in [*experiment_tasks(config, "vtab"), "mean"]}, every
     if exps["domain_generalization"]["enabled"]:
         out["table3_domain_generalization"] = rows("domain_generalization"), every
     if exps["llm"]["enabled"]:
@@ -230,7 +230,8 @@ def run_compare(config: Mapping, tables: str | Path, out: str | Path, *, strict:
             counts[status] = 0
     against = f"the golden tables in {golden}" if (golden := config["compare"].get("golden")) else "the paper"
     lines = [f"# Comparison of '{config.get('name') or config['suite']}' with {against}",
-             "", "| table | within | outside | missing | not run | tolerance |", "| --- | --- | --- | --- | --- | --- |"]
+             "", "| table | within | outside | missing | not run | tolerance |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name in counts.index:
         lines.append(f"| {name} | {counts.at[name, 'within']} | {counts.at[name, 'outside']} | "
                      f"{counts.at[name, 'missing']} | {counts.at[name, 'not run']} | "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from glora.layout import Layout
 from glora.paper.tables import display_name
 from glora.workflow import RUN
 
@@ -99,11 +100,10 @@ def figure2(evals: pd.DataFrame, out: Path, reference: pd.DataFrame | None = Non
 def searched_choices(results: Path, exp: str = "vtab") -> pd.DataFrame:
     """One row per (variant, task, run, layer, tensor) of every GLoRA search's best.json."""
     rows = []
-    for path in sorted(Path(results, exp, "search").glob("*/*/*/best.json")):
+    for path, variant, task, run in Layout(str(results)).cells(exp, "search", "best.json"):
         best = json.loads(path.read_text())
         if best.get("method") != "glora":
             continue
-        variant, task, run = path.parts[-4], path.parts[-3], path.parts[-2]
         if RUN.fullmatch(run)["lr"]:  # a rate of train.supernet_lr_grid; the chosen one is the run itself
             continue
         for layer, choice in best["choices"].items():
@@ -122,21 +122,14 @@ def figure3(choices: pd.DataFrame, groups: Mapping[str, str], backbone: str, ran
     """Figure 3: mean searched parameters per layer type in each VTAB group (the first variant searched)."""
     import matplotlib.pyplot as plt
 
-    from glora.methods.glora import apply_glora
-    from glora.models import create_backbone
-    from glora.search_space import SearchSpace
+    from glora.methods.glora.model import space_of
 
     sns = _style()
     variant = sorted(choices["variant"].unique())[0]
     part = choices[choices["variant"] == variant]
-    import torch
-
-    with torch.device("meta"):  # only the layer shapes are needed: no weights, no memory
-        model = create_backbone(backbone, num_classes=2)
-        apply_glora(model, ranks[variant])
-    space = SearchSpace.from_model(model)
+    space = space_of(backbone, ranks[variant])  # only the layer shapes are needed: no weights, no memory
     rows = []
-    for (task, run), cells in part.groupby(["task", "run"]):
+    for (task, _run), cells in part.groupby(["task", "run"]):
         for layer, layer_cells in cells.groupby("layer"):
             choice = dict(zip(layer_cells["tensor"], layer_cells["option"]))
             rows.append({"task": task, "group": groups.get(task, "?"), "layer type": _layer_type(layer),
@@ -191,7 +184,8 @@ def exported_features(config: Mapping, model_path: Path, task: str, limit: int) 
 
     from glora.data.loading import Batches
     from glora.evaluate import load_exported, read_card
-    from glora.experiment import Run, open_split
+    from glora.experiment import open_split
+    from glora.run import Run
 
     card = read_card(model_path)
     model = load_exported(model_path, card)
@@ -216,8 +210,8 @@ def figure5(config: Mapping, results: Path, task: str, variants: list[str], out:
     sns = _style()
     fig, axes = plt.subplots(1, len(variants), figsize=(4.4 * len(variants), 4.2), squeeze=False)
     for ax, variant in zip(axes[0], variants):
-        feats, labels = exported_features(config, results / "vtab" / "export" / variant / task / "seed0" /
-                                          "model.safetensors", task, limit)
+        model = Layout(str(results)).cell("vtab", "export", variant, task, "seed0", "model.safetensors")
+        feats, labels = exported_features(config, Path(model), task, limit)
         points = TSNE(n_components=2, init="pca", random_state=0, perplexity=min(30, len(feats) - 1)) \
             .fit_transform(feats)
         sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=labels, palette="tab10", s=8, linewidth=0, ax=ax,

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from glora.errors import ConfigError
+from glora.data.tasks import experiment_tasks
+from glora.layout import Layout
 from glora.paper.collect import evaluations
 from glora.paper.render import write_table
 from glora.paper.tables import (
@@ -23,6 +24,7 @@ from glora.paper.tables import (
     llm_results,
     llm_table,
     search_space_table,
+    vtab_groups,
     vtab_table,
     weight_sharing_table,
 )
@@ -36,27 +38,9 @@ def _provenance(config: Mapping, evals) -> str:
             f"{config['backbone']}); commits {', '.join(c[:12] for c in commits) or '– (no runs yet)'}.")
 
 
-def _vtab_groups(config: Mapping, tasks: list[str] | None) -> dict[str, str]:
-    """Task -> VTAB group: from the data's suite.json when present, else the mini suite's or the paper's tasks."""
-    from glora.data.mini_tasks import TASKS as MINI
-    from glora.data.vtab import VTAB_TASKS, vtab_tasks
-
-    known = {**MINI, **VTAB_TASKS}
-    if Path(config["paths"]["vtab"]).is_dir():
-        known.update(vtab_tasks(config["paths"]["vtab"]))
-    names = tasks or list(VTAB_TASKS)
-    unknown = [t for t in names if t not in known]
-    if unknown:
-        raise ConfigError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
-                          "/suite.json")
-    return {t: known[t].group for t in names}
-
-
 def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Path]:
     """Write every table the run's results allow; returns the files written."""
     from glora.methods.registry import METHODS
-    from glora.workflow import efficiency_table as efficiency_csv
-    from glora.workflow import vtab_tasks
 
     results, out, written = Path(results), Path(out), []
     group_cols = list(GROUP_COLUMNS.values())
@@ -66,7 +50,7 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
         if not config["experiments"][key]["enabled"]:
             continue
         evals = evaluations(results, exp)
-        groups = _vtab_groups(config, vtab_tasks(config, key))
+        groups = vtab_groups(config, experiment_tasks(config, key))
         table = vtab_table(evals, groups)
         notes = [_provenance(config, evals),
                  "Average: the mean of the group means (Natural, Specialized, Structured), as in the paper; "
@@ -98,14 +82,14 @@ def run_tables(config: Mapping, results: str | Path, out: str | Path) -> list[Pa
                            notes=[_provenance(config, ours if done else []),
                                   rows + "ARC 25-shot acc_norm, HellaSwag 10-shot acc_norm, MMLU 5-shot acc (mean "
                                   "over subjects), TruthfulQA 0-shot mc2; average of the four."])
-    csv = Path(efficiency_csv(config))
+    csv = Path(Layout.of(config).efficiency_table)
     if csv.is_file():
         table = efficiency_table(csv)
         written += write_table(table, out / "table4_efficiency", caption="Table 4: inference efficiency",
                                notes=[f"Measured by `python -m glora efficiency` ({csv}); compare the relative_bs* "
                                       "ratios (to the untouched backbone) with the paper's, not the absolute "
                                       "images/s (an NVIDIA 3090 in the paper)."], digits=3)
-    tasks = list(_vtab_groups(config, vtab_tasks(config, "vtab")))
+    tasks = list(vtab_groups(config, experiment_tasks(config, "vtab")))
     grid = config["train"]["supernet_lr_grid"]
     how = (f"Chosen per task on val200 from {', '.join(f'{lr:g}' for lr in grid)} (train.supernet_lr_grid): the rate "
            "whose searched subnet scores best on val200 (val200_lr*: that score, %); never a test score." if grid
@@ -137,7 +121,6 @@ def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[P
     from glora.config import glora_size
     from glora.paper.figures import figure2, figure3, figure4, figure5, searched_choices
     from glora.paper.reference import load
-    from glora.workflow import vtab_tasks
 
     results, out, written = Path(results), Path(out), []
     if config["experiments"]["fewshot"]["enabled"]:
@@ -145,7 +128,7 @@ def run_figures(config: Mapping, results: str | Path, out: str | Path) -> list[P
         if len(evals):
             reference = load("figure2") if config["suite"] == "paper" else None
             written += figure2(evals, out, reference)
-    groups = _vtab_groups(config, vtab_tasks(config, "vtab"))
+    groups = vtab_groups(config, experiment_tasks(config, "vtab"))
     choices = searched_choices(results, "vtab")
     choices = choices[choices["task"].isin(groups)]  # the configured tasks only
     if len(choices):
@@ -164,22 +147,22 @@ def where(config: Mapping) -> str:
     """What a user reads after a run: Table 1, the comparison's counts, and where the outputs are."""
     import pandas as pd
 
-    from glora.workflow import results
-
-    root = Path(results(config))
+    layout = Layout.of(config)
+    root = Path(layout.root)
     lines = []
-    table1 = root / "tables" / "table1_vtab.md"
+    table1 = Path(layout.tables) / "table1_vtab.md"
     if table1.is_file():
         lines += [table1.read_text().strip(), ""]
-    deltas = root / "compare" / "deltas.csv"
+    deltas = Path(layout.compare) / "deltas.csv"
     if deltas.is_file():
         counts = pd.read_csv(deltas)["status"].value_counts()
         against = config["compare"].get("golden") or "the paper"
         lines.append(f"Compared with {against}: {counts.get('within', 0)} cells within the tolerance, "
                      f"{counts.get('outside', 0)} outside, {counts.get('missing', 0)} missing "
-                     f"({root / 'compare' / 'summary.md'}).")
-    outputs = [("tables (CSV, Markdown, LaTeX, HTML)", root / "tables"), ("figures (PNG, PDF)", root / "figures"),
-               ("report (tables, figures, training curves)", root / "report.zip"),
+                     f"({Path(layout.compare) / 'summary.md'}).")
+    outputs = [("tables (CSV, Markdown, LaTeX, HTML)", Path(layout.tables)),
+               ("figures (PNG, PDF)", Path(layout.figures)),
+               ("report (tables, figures, training curves)", Path(layout.report)),
                ("what each output is in the paper", Path("results/README.md"))]
     lines += [f"{what:45s} {path}" for what, path in outputs if path.exists()]
     return "\n".join(lines) if lines else f"nothing in {root} yet: run the workflow first"

@@ -14,25 +14,41 @@ from pathlib import Path
 
 import pandas as pd
 
+from glora.errors import ConfigError
+from glora.layout import Layout
 from glora.methods.registry import METHODS
 
-#: how the paper names each method (a GLoRA size ``glora_0.86M`` becomes ``GLoRA-0.86M``)
-DISPLAY = {"full": "Full", "linear": "Linear", "bitfit": "BitFit", "vpt_shallow": "VPT-Shallow",
-           "vpt_deep": "VPT-Deep", "adapter": "Adapter", "adaptformer": "AdaptFormer", "lora": "LoRA",
-           "noah": "NOAH", "fact_tt": "FacT-TT", "fact_tk": "FacT", "ssf": "SSF", "repadapter": "RepAdapter"}
 GROUP_COLUMNS = {"natural": "Natural", "specialized": "Specialized", "structured": "Structured"}
 
 
 def display_name(variant: str, method: str) -> str:
+    """How the paper names a row: the method record's display name; a GLoRA size ``glora_0.86M`` becomes
+    ``GLoRA-0.86M``."""
     if method == "glora":
         size = variant.removeprefix("glora_").removeprefix("glora")
         return f"GLoRA-{size}" if size else "GLoRA"
-    return DISPLAY.get(method, variant)
+    return METHODS[method].display if method in METHODS else variant
 
 
 def _order(method: str) -> int:
     names = list(METHODS)
     return names.index(method) if method in names else len(names)
+
+
+def vtab_groups(config: Mapping, tasks: list[str] | None) -> dict[str, str]:
+    """Task -> VTAB group: from the data's suite.json when present, else the mini suite's or the paper's tasks."""
+    from glora.data.tasks import MINI_TASKS, VTAB_TASKS
+    from glora.data.vtab import vtab_tasks
+
+    known = {**MINI_TASKS, **VTAB_TASKS}
+    if Path(config["paths"]["vtab"]).is_dir():
+        known.update(vtab_tasks(config["paths"]["vtab"]))
+    names = tasks or list(VTAB_TASKS)
+    unknown = [t for t in names if t not in known]
+    if unknown:
+        raise ConfigError(f"no VTAB group known for task(s) {unknown}: declare them in {config['paths']['vtab']}"
+                          "/suite.json")
+    return {t: known[t].group for t in names}
 
 
 def vtab_table(evals: pd.DataFrame, groups: Mapping[str, str]) -> pd.DataFrame:
@@ -105,9 +121,11 @@ def weight_sharing_table(results: str | Path) -> pd.DataFrame:
     import json
 
     rows = []
-    for path in sorted(Path(results, "vtab", "standalone").glob("*/*/seed*.json")):
+    for path, variant, task, run in Layout(str(results)).cells("vtab", "standalone"):
+        if not run.startswith("seed"):
+            continue
         r = json.loads(path.read_text())
-        rows.append({"method": display_name(path.parts[-3], "glora"), "task": path.parts[-2], "lr": r["settings"]["lr"],
+        rows.append({"method": display_name(variant, "glora"), "task": task, "lr": r["settings"]["lr"],
                      "params_m": round(r["params"] / 1e6, 4), "inherited_val200": r["inherited"]["val200"],
                      "alone_val200": r["alone"]["val200"], "inherited_test": r["inherited"]["test"],
                      "alone_test": r["alone"]["test"], "test_delta": r["test_delta"]})
@@ -147,10 +165,9 @@ def llm_results(results: str | Path) -> pd.DataFrame:
     import json
 
     rows = []
-    for path in sorted(Path(results, "llm", "evaluate").glob("*/*.json")):
+    for path, model, row in Layout(str(results)).llm_cells():
         result = json.loads(path.read_text())
         scores, provenance = result["scores"], result.get("provenance", {})
-        model, row = path.parent.name, path.stem
         method, _, data = row.partition("_")
         rows.append({"model": LLM_MODELS.get(model, model), "method": {"glora": "GLoRA", "lora": "LoRA"}.get(
             method, method), "dataset": LLM_DATA.get(data, data) or None,
@@ -177,19 +194,12 @@ def search_space_table(backbones: Mapping[str, str], sizes: list[Mapping]) -> pd
     import math
     from collections import Counter
 
-    import torch
-
-    from glora.methods.glora import apply_glora
-    from glora.models import create_backbone
-    from glora.search_space import SearchSpace
+    from glora.methods.glora.model import space_of
 
     rows = []
     for label, backbone in backbones.items():
         for size in sizes:
-            with torch.device("meta"):
-                model = create_backbone(backbone, num_classes=10)
-                apply_glora(model, ranks=size["ranks"])
-            space = SearchSpace.from_model(model)
+            space = space_of(backbone, size["ranks"])
             per_layer = Counter(layer.size() for layer in space.layers.values())
             product = " · ".join(f"{n}^{k}" for n, k in sorted(per_layer.items(), reverse=True))
             top = max(per_layer)

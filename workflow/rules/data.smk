@@ -4,18 +4,18 @@
 
 rule mini_data:
     output:
-        directory(f"{RESULTS}/data"),
-    params:
-        seed=config["data"]["seed"],
+        directory(OUT.data),
     log:
-        f"{RESULTS}/logs/data/mini.log",
+        OUT.log("data", "mini"),
     benchmark:
-        f"{RESULTS}/benchmarks/data/mini.tsv"
+        OUT.benchmark("data", "mini")
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=30,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        seed=config["data"]["seed"],
     shell:
         "python -m glora data mini --out {output} --seed {params.seed} --parts vtab fewshot imagenet_variants"
         " --quiet > {log} 2>&1"
@@ -25,18 +25,18 @@ rule mini_data:
 # needs none of it.
 rule mini_upstream:
     output:
-        directory(f"{RESULTS}/upstream"),
-    params:
-        settings=config["data"],
+        directory(OUT.upstream),
     log:
-        f"{RESULTS}/logs/data/upstream.log",
+        OUT.log("data", "upstream"),
     benchmark:
-        f"{RESULTS}/benchmarks/data/upstream.tsv"
+        OUT.benchmark("data", "upstream")
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=30,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        settings=config["data"],
     shell:
         "python -m glora data mini --out {output} --seed {params.settings[seed]} --parts upstream"
         " --upstream-per-class {params.settings[upstream_per_class]} --quiet > {log} 2>&1"
@@ -46,20 +46,20 @@ rule check_data:
     input:
         lambda w: plan.prepare_input(config, w.family),
     output:
-        f"{RESULTS}/data/{{family}}.json",
+        OUT.manifest("{family}"),
+    log:
+        OUT.log("data", "check_{family}"),
+    benchmark:
+        OUT.benchmark("data", "check_{family}")
     wildcard_constraints:
         family="vtab|fewshot|imagenet",
-    params:
-        root=lambda w: config["paths"][w.family],
-    log:
-        f"{RESULTS}/logs/data/check_{{family}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/data/check_{{family}}.tsv"
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=120,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        root=lambda w: config["paths"][w.family],
     shell:
         "python -m glora data check --family {wildcards.family} --root {params.root} --manifest {output} > {log} 2>&1"
 
@@ -68,18 +68,17 @@ rule check_checkpoint:
     input:
         lambda w: plan.prepare_input(config, f"checkpoint_{w.backbone}"),
     output:
-        f"{RESULTS}/data/checkpoint_{{backbone}}.json",
-    params:
-        path=lambda w: next(c for e in plan.EXPERIMENTS for b, c in [plan.backbone_of(config, e)]
-                            if b == w.backbone),
+        OUT.manifest("checkpoint_{backbone}"),
     log:
-        f"{RESULTS}/logs/data/checkpoint_{{backbone}}.log",
+        OUT.log("data", "checkpoint_{backbone}"),
     benchmark:
-        f"{RESULTS}/benchmarks/data/checkpoint_{{backbone}}.tsv"
+        OUT.benchmark("data", "checkpoint_{backbone}")
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=10,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        path=lambda w: plan.checkpoint_of(config, w.backbone),
     shell:
         "python -m glora checkpoint --backbone {wildcards.backbone} --path {params.path} --out {output} > {log} 2>&1"

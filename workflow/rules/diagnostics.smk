@@ -9,22 +9,22 @@ rule standalone:
         metrics=rules.train.output.metrics,
         choices=rules.search.output.best,
     output:
-        f"{RESULTS}/{{exp}}/standalone/{{variant}}/{{task}}/{{run}}.json",
-    params:
-        opts=OPTS,
-        args=job_args,
-        settings=lambda w: plan.train_params(config, w.exp, w.variant, w.task, w.run, retrain=True),
+        OUT.pattern("standalone"),
     log:
-        f"{RESULTS}/logs/{{exp}}/standalone/{{variant}}/{{task}}/{{run}}.log",
+        OUT.cell_log("standalone"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{exp}}/standalone/{{variant}}/{{task}}/{{run}}.tsv"
+        OUT.cell_benchmark("standalone")
+    conda:
+        "../../envs/glora.yaml"
     threads: config["resources"]["threads"]
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
         runtime=runtime("train"),
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=OPTS,
+        args=job_args,
+        settings=lambda w: plan.train_params(config, w.exp, w.variant, w.task, w.run, retrain=True),
     shell:
         "python -m glora standalone {params.opts} {params.args} --supernet {input.supernet}"
         " --choices {input.choices} --out {output} --threads {threads} > {log} 2>&1"

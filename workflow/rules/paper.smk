@@ -5,14 +5,19 @@ rule tables:
     input:
         plan.result_targets(config),
     output:
-        report(directory(f"{RESULTS}/tables"), patterns=["{name}.html"], caption="../report/tables.rst",
-               category="Tables", labels={"table": "{name}"}),
-    params:
-        opts=OPTS,
+        report(
+            directory(OUT.tables),
+            patterns=["{name}.html"],
+            caption="../report/tables.rst",
+            category="Tables",
+            labels={"table": "{name}"},
+        ),
     log:
-        f"{RESULTS}/logs/tables.log",
+        OUT.log("tables"),
     conda:
         "../../envs/glora.yaml"
+    params:
+        opts=OPTS,
     shell:
         "python -m glora tables {params.opts} --out {output} > {log} 2>&1"
 
@@ -21,14 +26,19 @@ rule figures:
     input:
         plan.result_targets(config),
     output:
-        report(directory(f"{RESULTS}/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
-               category="Figures", labels={"figure": "{name}"}),
-    params:
-        opts=OPTS,
+        report(
+            directory(OUT.figures),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{name}"},
+        ),
     log:
-        f"{RESULTS}/logs/figures.log",
+        OUT.log("figures"),
     conda:
         "../../envs/glora.yaml"
+    params:
+        opts=OPTS,
     shell:
         "python -m glora figures {params.opts} --out {output} > {log} 2>&1"
 
@@ -39,15 +49,15 @@ rule compare:
     input:
         rules.tables.output,
     output:
-        deltas=f"{RESULTS}/compare/deltas.csv",
-        summary=report(f"{RESULTS}/compare/summary.md", caption="../report/compare.rst", category="Comparison"),
+        deltas=f"{OUT.compare}/deltas.csv",
+        summary=report(f"{OUT.compare}/summary.md", caption="../report/compare.rst", category="Comparison"),
+    log:
+        OUT.log("compare"),
+    conda:
+        "../../envs/glora.yaml"
     params:
         opts=OPTS,
         out=lambda w, output: os.path.dirname(output.deltas),
         settings=lambda w: config["compare"],
-    log:
-        f"{RESULTS}/logs/compare.log",
-    conda:
-        "../../envs/glora.yaml"
     shell:
         "python -m glora compare {params.opts} --tables {input} --out {params.out} > {log} 2>&1"

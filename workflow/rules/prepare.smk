@@ -3,6 +3,7 @@
 # (laid out by hand) gets no prepare job (glora.workflow.prepare_input); the checks (data.smk) follow either way.
 # Downloads need the internet: under SLURM these jobs run on the submitting host (localrules).
 
+
 localrules:
     prepare_data,
     prepare_checkpoint,
@@ -10,39 +11,39 @@ localrules:
 
 rule prepare_data:
     output:
-        plan.prepared_report(config, "{family}"),
+        OUT.prepared("{family}"),
+    log:
+        OUT.log("data", "prepare_{family}"),
+    benchmark:
+        OUT.benchmark("data", "prepare_{family}")
     wildcard_constraints:
         family="vtab|fewshot|imagenet",
-    params:
-        opts=f"--config {RESOLVED} --quiet",
-        root=lambda w: config["paths"][w.family],
-    log:
-        f"{RESULTS}/logs/data/prepare_{{family}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/data/prepare_{{family}}.tsv"
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=720,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=f"--config {RESOLVED} --quiet",
+        root=lambda w: config["paths"][w.family],
     shell:
         "python -m glora prepare {wildcards.family} {params.opts} --out {output} > {log} 2>&1"
 
 
 rule prepare_checkpoint:
     output:
-        plan.prepared_report(config, "checkpoint_{backbone}"),
-    params:
-        opts=f"--config {RESOLVED} --quiet",
+        OUT.prepared("checkpoint_{backbone}"),
     log:
-        f"{RESULTS}/logs/data/prepare_checkpoint_{{backbone}}.log",
+        OUT.log("data", "prepare_checkpoint_{backbone}"),
     benchmark:
-        f"{RESULTS}/benchmarks/data/prepare_checkpoint_{{backbone}}.tsv"
+        OUT.benchmark("data", "prepare_checkpoint_{backbone}")
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=120,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=f"--config {RESOLVED} --quiet",
     shell:
         "python -m glora prepare checkpoint --backbone {wildcards.backbone} {params.opts} --out {output}"
         " > {log} 2>&1"
@@ -50,18 +51,18 @@ rule prepare_checkpoint:
 
 rule check_llm:
     output:
-        f"{RESULTS}/data/llm.json",
-    params:
-        opts=f"--config {RESOLVED} --quiet",
-        models=LLM["models"],
+        OUT.manifest("llm"),
     log:
-        f"{RESULTS}/logs/data/check_llm.log",
+        OUT.log("data", "check_llm"),
     benchmark:
-        f"{RESULTS}/benchmarks/data/check_llm.tsv"
+        OUT.benchmark("data", "check_llm")
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=10,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=f"--config {RESOLVED} --quiet",
+        models=LLM["models"],
     shell:
         "python -m glora prepare llama {params.opts} --out {output} > {log} 2>&1"

@@ -3,23 +3,23 @@
 
 rule pretrain:
     input:
-        f"{RESULTS}/upstream",
+        OUT.upstream,
     output:
-        f"{RESULTS}/pretrain/{{backbone}}.safetensors",
-    params:
-        opts=OPTS,
-        settings={k: v for k, v in config["pretrain"].items() if k != "threads"},  # threads: as in every rule
+        OUT.pretrained("{backbone}"),
     log:
-        f"{RESULTS}/logs/pretrain/{{backbone}}.log",
+        OUT.log("pretrain", "{backbone}"),
     benchmark:
-        f"{RESULTS}/benchmarks/pretrain/{{backbone}}.tsv"
+        OUT.benchmark("pretrain", "{backbone}")
+    conda:
+        "../../envs/glora.yaml"
     threads: config["pretrain"]["threads"]  # fixed: the golden tables depend on the arithmetic
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
         runtime=runtime("pretrain"),
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=OPTS,
+        settings={k: v for k, v in config["pretrain"].items() if k != "threads"},  # threads: as in every rule
     shell:
         "python -m glora pretrain {params.opts} --set backbone={wildcards.backbone} --data {input}"
         " --out {output} --threads {threads} > {log} 2>&1"

@@ -6,25 +6,25 @@ rule retrain:
         data_inputs,
         choices=rules.search.output.best,
     output:
-        weights=f"{RESULTS}/{{exp}}/retrain/{{variant}}/{{task}}/{{run}}/weights.safetensors",
-        metrics=f"{RESULTS}/{{exp}}/retrain/{{variant}}/{{task}}/{{run}}/metrics.json",
-        epochs=f"{RESULTS}/{{exp}}/retrain/{{variant}}/{{task}}/{{run}}/epochs.csv",
-    params:
-        opts=OPTS,
-        args=job_args,
-        settings=lambda w: plan.train_params(config, w.exp, w.variant, w.task, retrain=True),
-        out=lambda w, output: os.path.dirname(output.weights),
+        weights=OUT.pattern("retrain", "weights.safetensors"),
+        metrics=OUT.pattern("retrain", "metrics.json"),
+        epochs=OUT.pattern("retrain", "epochs.csv"),
     log:
-        f"{RESULTS}/logs/{{exp}}/retrain/{{variant}}/{{task}}/{{run}}.log",
+        OUT.cell_log("retrain"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{exp}}/retrain/{{variant}}/{{task}}/{{run}}.tsv"
+        OUT.cell_benchmark("retrain")
+    conda:
+        "../../envs/glora.yaml"
     threads: config["resources"]["threads"]
     resources:
         gpu=GPU,
         mem_mb=config["resources"]["mem_mb"],
         runtime=runtime("train"),
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        opts=OPTS,
+        args=job_args,
+        settings=lambda w: plan.train_params(config, w.exp, w.variant, w.task, retrain=True),
+        out=lambda w, output: os.path.dirname(output.weights),
     shell:
         "python -m glora train {params.opts} {params.args} --choices {input.choices} --out {params.out}"
         " --threads {threads} > {log} 2>&1"

@@ -9,31 +9,35 @@ ruleorder: select_lr > search
 
 rule select_lr:
     input:
-        candidates=lambda w: [job.path(config, "search", "best.json")
-                              for job in plan.lr_candidates(config, plan.Job(w.exp, w.variant, w.task, w.run))],
-        supernets=lambda w: [job.path(config, "train", "weights.safetensors")
-                             for job in plan.lr_candidates(config, plan.Job(w.exp, w.variant, w.task, w.run))],
+        candidates=lambda w: [
+            job.path(config, "search", "best.json")
+            for job in plan.lr_candidates(config, plan.Job(w.exp, w.variant, w.task, w.run))
+        ],
+        supernets=lambda w: [
+            job.path(config, "train", "weights.safetensors")
+            for job in plan.lr_candidates(config, plan.Job(w.exp, w.variant, w.task, w.run))
+        ],
     output:
-        weights=f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/weights.safetensors",
-        metrics=f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/metrics.json",
-        epochs=f"{RESULTS}/{{exp}}/train/{{variant}}/{{task}}/{{run}}/epochs.csv",
-        best=f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/best.json",
-        candidates=f"{RESULTS}/{{exp}}/search/{{variant}}/{{task}}/{{run}}/candidates.csv",
-        record=f"{RESULTS}/{{exp}}/select/{{variant}}/{{task}}/{{run}}.json",
+        weights=OUT.pattern("train", "weights.safetensors"),
+        metrics=OUT.pattern("train", "metrics.json"),
+        epochs=OUT.pattern("train", "epochs.csv"),
+        best=OUT.pattern("search", "best.json"),
+        candidates=OUT.pattern("search", "candidates.csv"),
+        record=OUT.pattern("select"),
+    log:
+        OUT.cell_log("select"),
     wildcard_constraints:
         exp="vtab|swin",
         variant="|".join(plan.grid_variants(config)) or "(?!)",  # no grid: this rule makes nothing
         run=r"(shot\d+_)?seed\d+",
-    params:
-        train=lambda w, output: os.path.dirname(output.weights),
-        search=lambda w, output: os.path.dirname(output.best),
-    log:
-        f"{RESULTS}/logs/{{exp}}/select/{{variant}}/{{task}}/{{run}}.log",
+    conda:
+        "../../envs/glora.yaml"
     threads: 1
     resources:
         runtime=10,
-    conda:
-        "../../envs/glora.yaml"
+    params:
+        train=lambda w, output: os.path.dirname(output.weights),
+        search=lambda w, output: os.path.dirname(output.best),
     shell:
         "python -m glora select --candidates {input.candidates} --train-out {params.train}"
         " --search-out {params.search} --out {output.record} > {log} 2>&1"

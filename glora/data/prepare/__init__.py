@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from glora.data.prepare import checkpoints, fewshot, imagenet, llama, vtab
+from glora.config import EXPERIMENTS, backbone_of
 from glora.data.prepare.sources import PrepareError, Registry, load_sources
+from glora.data.tasks import FEWSHOT_SETS, SPLITS, experiment_tasks
 from glora.errors import ConfigError
 
 FAMILIES = ("vtab", "fewshot", "imagenet")
@@ -34,12 +35,10 @@ TARGETS = (*FAMILIES, "checkpoint", "llama", "all")
 
 def needed(config: Mapping, family: str) -> list[str]:
     """The tasks (vtab), datasets (fewshot) or variants (imagenet) the enabled experiments use."""
-    from glora.workflow import vtab_tasks
-
     exps = config["experiments"]
     dg = exps["domain_generalization"]
     if family == "vtab":
-        tasks = [t for key in ("vtab", "swin") if exps[key]["enabled"] for t in vtab_tasks(config, key)]
+        tasks = [t for key in ("vtab", "swin") if exps[key]["enabled"] for t in experiment_tasks(config, key)]
         return list(dict.fromkeys(tasks))
     if family == "fewshot":
         names = list(exps["fewshot"]["datasets"]) if exps["fewshot"]["enabled"] else []
@@ -51,8 +50,6 @@ def needed(config: Mapping, family: str) -> list[str]:
 
 def checkpoints_in_use(config: Mapping) -> dict[str, str]:
     """``{backbone: checkpoint path}`` of the enabled experiments."""
-    from glora.workflow import EXPERIMENTS, backbone_of
-
     exps = config["experiments"]
     keys = {"vtab": "vtab", "swin": "swin", "fewshot": "fewshot", "dg": "domain_generalization"}
     return dict(backbone_of(config, exp) for exp in EXPERIMENTS if exps[keys[exp]]["enabled"])
@@ -60,22 +57,29 @@ def checkpoints_in_use(config: Mapping) -> dict[str, str]:
 
 def laid_out(config: Mapping, target: str) -> bool:
     """Whether ``target``'s files are already where the loaders look (by hand, or by an earlier prepare):
-    list files, variant folders, the checkpoint file. No download is planned for such a target."""
+    list files, variant folders, the checkpoint file. No download is planned for such a target. (File checks
+    only, without torch: the Snakemake plan asks this for every check job.)"""
     paths = config["paths"]
     if target == "vtab":
-        return vtab.laid_out(paths["vtab"], needed(config, "vtab"))
+        root = Path(paths["vtab"])
+        return all((root / task / f"{split}.txt").is_file() for task in needed(config, "vtab") for split in SPLITS)
     if target == "fewshot":
-        return fewshot.laid_out(paths["fewshot"], needed(config, "fewshot"))
+        root = Path(paths["fewshot"])
+        return all((root / d / name).is_file() for d in needed(config, "fewshot") if d in FEWSHOT_SETS
+                   for name in FEWSHOT_SETS[d].lists())
     if target == "imagenet":
-        return imagenet.laid_out(paths["imagenet"], needed(config, "imagenet"))
+        root = Path(paths["imagenet"])
+        return all((root / v).is_dir() and any((root / v).iterdir()) for v in needed(config, "imagenet"))
     if target.startswith("checkpoint_"):
-        return checkpoints.laid_out(checkpoints_in_use(config)[target.removeprefix("checkpoint_")])
+        return Path(checkpoints_in_use(config)[target.removeprefix("checkpoint_")]).is_file()
     raise ConfigError(f"unknown prepare target {target!r}")
 
 
 def prepare(config: Mapping, target: str, *, backbone: str | None = None, keep_downloads: bool = False,
             quiet: bool = False) -> dict:
     """Prepare ``target`` (one of :data:`TARGETS`) as the configuration says; its report."""
+    from glora.data.prepare import checkpoints, fewshot, imagenet, llama, vtab
+
     paths = config["paths"]
     if target == "llama":
         sources = load_sources(paths["sources"]) if Path(paths["sources"]).is_file() else None

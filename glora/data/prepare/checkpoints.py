@@ -15,10 +15,6 @@ from glora.data.prepare.fetch import fetch
 from glora.data.prepare.sources import Registry, Sources
 
 
-def laid_out(path: str | Path) -> bool:
-    return Path(path).is_file()
-
-
 def load_check(backbone: str, path: Path) -> dict:
     """Load ``path`` into ``backbone``'s architecture; the checkpoint report (a ``ValueError`` if it does not fit)."""
     from glora.models import create_backbone

@@ -29,15 +29,7 @@ SPLITS_FOLDER = "few-shot-splits"  # under paths.downloads
 
 def list_files(dataset: str) -> list[str]:
     """The list files the loader and ``data check`` read for ``dataset``, relative to the root."""
-    record = fewshot.FEWSHOT_SETS[dataset]
-    names = [fewshot.list_name("train", k, s) for k in record.shots for s in record.seeds]
-    names += [fewshot.list_name("val"), fewshot.list_name("test")]
-    return [f"{dataset}/{name}" for name in names]
-
-
-def laid_out(root: str | Path, datasets: list[str]) -> bool:
-    """Whether every dataset already has all its list files (laid out by hand, or prepared)."""
-    return all((Path(root) / name).is_file() for d in datasets if d in fewshot.FEWSHOT_SETS for name in list_files(d))
+    return [f"{dataset}/{name}" for name in fewshot.FEWSHOT_SETS[dataset].lists()]
 
 
 def complete(root: Path, dataset: str) -> bool:

@@ -18,11 +18,6 @@ from glora.data.prepare.stage import staged
 from glora.data.prepare.unpack import unpack
 
 
-def laid_out(root: str | Path, variants: list[str]) -> bool:
-    """Whether every variant folder is already there and not empty (laid out by hand, or prepared)."""
-    return all((Path(root) / v).is_dir() and any((Path(root) / v).iterdir()) for v in variants)
-
-
 def complete(root: Path, variant: str) -> bool:
     samples, _, problems, _ = imagenet.scan_variant(root, variant)
     return bool(samples) and not problems

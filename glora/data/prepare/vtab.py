@@ -25,11 +25,6 @@ from glora.data.prepare.unpack import members, unpack
 LIST_FILES = tuple(f"{split}.txt" for split in vtab.SPLITS)
 
 
-def laid_out(root: str | Path, tasks: list[str]) -> bool:
-    """Whether every task folder already has its four list files (data laid out by hand, or prepared)."""
-    return all((Path(root) / task / name).is_file() for task in tasks for name in LIST_FILES)
-
-
 def complete(root: Path, task: str) -> bool:
     """Whether ``root/task`` passes ``data check`` without decoding (sizes, labels, every image present)."""
     if not (root / task).is_dir():

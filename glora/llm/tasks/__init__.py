@@ -59,10 +59,6 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               "TruthfulQA mc2", 0),
 )}
 
-#: lm-eval's own task that each of ours mirrors (tests compare prompts and metrics with it)
-LM_EVAL_TWINS = {"arc": "arc_challenge", "hellaswag": "hellaswag", "mmlu": "mmlu_abstract_algebra",
-                 "truthfulqa": "truthfulqa_mc2"}
-
 #: the leaderboard's shot counts, benchmark -> shots (Table 2's column headers)
 DEFAULT_SHOTS = {name: b.shots for name, b in BENCHMARKS.items()}
 

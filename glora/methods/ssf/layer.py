@@ -14,8 +14,17 @@ import re
 import torch
 from torch import nn
 
-from glora.methods.base import (LINEARS, Mergeable, check_adaptable, family, freeze_backbone, head_modules,
-                                merge_wrappers, replace_module, trained_names)
+from glora.methods.base import (
+    LINEARS,
+    Mergeable,
+    check_adaptable,
+    family,
+    freeze_backbone,
+    head_modules,
+    merge_wrappers,
+    replace_module,
+    trained_names,
+)
 
 
 class SSFLayer(Mergeable):
@@ -62,7 +71,7 @@ def ssf_targets(model: nn.Module) -> list[str]:
     return names
 
 
-def apply_ssf(model: nn.Module, init_std: float = 0.02) -> list[str]:
+def apply_ssf(model: nn.Module, *, init_std: float) -> list[str]:
     """Wrap every :func:`ssf_targets` layer in :class:`SSFLayer`, in place."""
     family(model, "SSF")
     check_adaptable(model, SSFLayer)

@@ -61,8 +61,7 @@ def mlp_names(model: nn.Module) -> list[str]:
     return [n for n, m in model.named_modules() if n.endswith(".mlp") and hasattr(m, "fc1") and hasattr(m, "fc2")]
 
 
-def apply_adapter(model: nn.Module, bottleneck: int = 8, scale: float = 1.0, act: str = "gelu",
-                  dropout: float = 0.0) -> list[str]:
+def apply_adapter(model: nn.Module, *, bottleneck: int, scale: float, act: str, dropout: float) -> list[str]:
     """Add a sequential adapter after every block's MLP, in place."""
     family(model, "Adapter")
     check_adaptable(model, SequentialAdapter)

@@ -38,7 +38,7 @@ class PromptedBlock(nn.Module):
         return torch.cat([x[:, :p], x[:, p + n:]], dim=1) if self.strip else x
 
 
-def apply_vpt(model: nn.Module, length: int = 10, deep: bool = True, dropout: float = 0.0) -> list[str]:
+def apply_vpt(model: nn.Module, length: int, deep: bool, dropout: float) -> list[str]:
     """Wrap ``model.blocks`` with prompts of ``length`` tokens (every block when ``deep``), in place."""
     family(model, "VPT", ("VisionTransformer",))
     if length < 1:
@@ -59,11 +59,11 @@ def apply_vpt(model: nn.Module, length: int = 10, deep: bool = True, dropout: fl
     return trained_names(model)
 
 
-def apply_vpt_shallow(model: nn.Module, length: int = 10, dropout: float = 0.0) -> list[str]:
+def apply_vpt_shallow(model: nn.Module, *, length: int, dropout: float) -> list[str]:
     """VPT-Shallow: prompts before the first block only."""
     return apply_vpt(model, length, deep=False, dropout=dropout)
 
 
-def apply_vpt_deep(model: nn.Module, length: int = 10, dropout: float = 0.0) -> list[str]:
+def apply_vpt_deep(model: nn.Module, *, length: int, dropout: float) -> list[str]:
     """VPT-Deep: new prompts at every block."""
     return apply_vpt(model, length, deep=True, dropout=dropout)

@@ -18,8 +18,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from glora.methods.base import (Mergeable, block_linears, check_adaptable, family, freeze_backbone,
-                                merge_wrappers, merged_linear, replace_module, trained_names)
+from glora.methods.base import (
+    Mergeable,
+    block_linears,
+    check_adaptable,
+    family,
+    freeze_backbone,
+    merge_wrappers,
+    merged_linear,
+    replace_module,
+    trained_names,
+)
 
 
 class FacTFactors(nn.Module):
@@ -84,8 +93,7 @@ class FacTLinear(Mergeable):
         return merged_linear(self.base, self.base.weight.double() + self.scale * delta, self.base.bias)
 
 
-def apply_fact(model: nn.Module, kind: str = "tk", rank: int = 16, scale: float = 1.0,
-               dropout: float = 0.1) -> list[str]:
+def apply_fact(model: nn.Module, kind: str, rank: int, scale: float, dropout: float) -> list[str]:
     """Adapt every block's qkv, proj, fc1 and fc2 with shared FacT factors (``model.fact``), in place."""
     family(model, "FacT", ("VisionTransformer",))
     check_adaptable(model, FacTLinear)
@@ -104,11 +112,11 @@ def apply_fact(model: nn.Module, kind: str = "tk", rank: int = 16, scale: float 
     return trained_names(model)
 
 
-def apply_fact_tt(model: nn.Module, rank: int = 16, scale: float = 1.0, dropout: float = 0.1) -> list[str]:
+def apply_fact_tt(model: nn.Module, *, rank: int, scale: float, dropout: float) -> list[str]:
     return apply_fact(model, "tt", rank, scale, dropout)
 
 
-def apply_fact_tk(model: nn.Module, rank: int = 16, scale: float = 1.0, dropout: float = 0.1) -> list[str]:
+def apply_fact_tk(model: nn.Module, *, rank: int, scale: float, dropout: float) -> list[str]:
     return apply_fact(model, "tk", rank, scale, dropout)
 
 

@@ -133,7 +133,7 @@ def noah_space(model: nn.Module) -> SearchSpace:
     def cost(module: str, option: str) -> int:
         return module_params(module, _size(option), dim)
 
-    return SearchSpace([LayerSpace(f"blocks.{i}", dim, dim, options, cost)
+    return SearchSpace([LayerSpace(f"blocks.{i}", options, cost, "module")
                         for i, options in enumerate(container.options)])
 
 
@@ -156,7 +156,7 @@ def set_noah_choices(model: nn.Module, choices: Mapping[str, Mapping[str, str]])
         block.attn.qkv.active, block.mlp.active = sizes["lora"], sizes["adapter"]
 
 
-def apply_noah(model: nn.Module, dims: Sequence[int] = (1, 5, 10), dropout: float = 0.1,
+def apply_noah(model: nn.Module, *, dims: Sequence[int], dropout: float,
                subnet: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
     """Make ``model`` a NOAH supernet (sizes ``none`` or ``dims`` per module per layer), or with ``subnet``
     (``blocks.i`` -> {prompt, lora, adapter}: options) the fixed subnet to retrain; in place."""
@@ -169,7 +169,7 @@ def apply_noah(model: nn.Module, dims: Sequence[int] = (1, 5, 10), dropout: floa
     options = {m: ("none", *map(str, dims)) for m in MODULES}
     depth = len(model.blocks)
     if subnet is not None:
-        space = SearchSpace([LayerSpace(f"blocks.{i}", 0, 0, options, lambda m, o: 0) for i in range(depth)])
+        space = SearchSpace([LayerSpace(f"blocks.{i}", options, lambda m, o: 0, "module") for i in range(depth)])
         subnet = space.validate(subnet)
         sizes = [{m: _size(subnet[f"blocks.{i}"][m]) for m in MODULES} for i in range(depth)]
     else:

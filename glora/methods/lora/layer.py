@@ -15,9 +15,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from glora.methods.base import (Mergeable, block_linears, check_adaptable, family, freeze_backbone,
-                                merge_wrappers, merged_linear, replace_module, select_linears,
-                                trained_names)
+from glora.methods.base import (
+    Mergeable,
+    block_linears,
+    check_adaptable,
+    family,
+    freeze_backbone,
+    merge_wrappers,
+    merged_linear,
+    replace_module,
+    select_linears,
+    trained_names,
+)
 
 
 class LoRALinear(Mergeable):
@@ -45,8 +54,8 @@ class LoRALinear(Mergeable):
         return merged_linear(self.base, self.base.weight.double() + delta, bias)
 
 
-def apply_lora(model: nn.Module, rank: int = 8, alpha: float | None = None, dropout: float = 0.0,
-               targets: str = r".*\.qkv", target_modules: str | Sequence[str] | None = None) -> list[str]:
+def apply_lora(model: nn.Module, *, rank: int, alpha: float | None, dropout: float, targets: str,
+               target_modules: str | Sequence[str] | None) -> list[str]:
     """Wrap linears with :class:`LoRALinear`: by default the block linears of a timm ViT/Swin matching ``targets``
     (the fused qkv); with ``target_modules`` (a regex, or full or leaf names such as ``["q_proj", "v_proj"]``, see
     :func:`glora.methods.base.select_linears`) those linears of any model, e.g. a Hugging Face causal LM."""

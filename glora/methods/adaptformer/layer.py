@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from glora.methods.adapter import Bottleneck, mlp_names
+from glora.methods.adapter.layer import Bottleneck, mlp_names
 from glora.methods.base import check_adaptable, family, freeze_backbone, trained_names
 
 
@@ -28,7 +28,7 @@ class ParallelAdapter(nn.Module):
         return self.mlp(self.norm(x)) + self.adapter(x)
 
 
-def apply_adaptformer(model: nn.Module, bottleneck: int = 8, scale: float = 0.1, dropout: float = 0.1) -> list[str]:
+def apply_adaptformer(model: nn.Module, *, bottleneck: int, scale: float, dropout: float) -> list[str]:
     """Add an AdaptFormer branch to every block, in place."""
     family(model, "AdaptFormer")
     check_adaptable(model, ParallelAdapter)

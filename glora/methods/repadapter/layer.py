@@ -16,8 +16,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from glora.methods.base import (Mergeable, block_linears, check_adaptable, family, freeze_backbone,
-                                merge_wrappers, merged_linear, replace_module, trained_names)
+from glora.methods.base import (
+    Mergeable,
+    block_linears,
+    check_adaptable,
+    family,
+    freeze_backbone,
+    merge_wrappers,
+    merged_linear,
+    replace_module,
+    trained_names,
+)
 
 
 class RepAdapterLinear(Mergeable):
@@ -64,8 +73,7 @@ class RepAdapterLinear(Mergeable):
         return merged_linear(self.base, weight, bias)
 
 
-def apply_repadapter(model: nn.Module, dim: int = 8, groups: int = 2, scale: float = 1.0,
-                     dropout: float = 0.1) -> list[str]:
+def apply_repadapter(model: nn.Module, *, dim: int, groups: int, scale: float, dropout: float) -> list[str]:
     """Put a RepAdapter on the input of every block's qkv and fc1, in place."""
     family(model, "RepAdapter")
     check_adaptable(model, RepAdapterLinear)
