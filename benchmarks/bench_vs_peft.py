@@ -29,12 +29,13 @@ memory <= PEFT's. Needs ``pip install -e '.[bench]'`` (peft).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import torch
@@ -156,21 +157,44 @@ class Trainer:
         return time.perf_counter() - start
 
 
-def peak_memory_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mb() -> float:
+    """The process's resident memory now (VmRSS), MiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+class RssPeak(threading.Thread):
+    """The largest resident memory seen while it runs (sampled every 2 ms): ru_maxrss cannot be reset, so on a CPU
+    it would report the model's construction, the same for both implementations, rather than the steps."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.done = rss_mb(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.002):
+            self.peak = max(self.peak, rss_mb())
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return max(self.peak, rss_mb())
 
 
 def child(impl: str, config: str, batch: int, device: str) -> dict:
-    """Peak memory of one implementation alone in its process (two steps: AdamW's state included)."""
+    """Memory of one implementation alone in its process over two steps (AdamW's state included): the peak
+    during the steps and what they add to the memory held before them (model, data)."""
     trainer = Trainer(impl, config, batch, device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    before = peak_memory_mb(device)
+        before = torch.cuda.memory_allocated() / 2**20
+    else:
+        gc.collect()
+        before, sampler = rss_mb(), RssPeak()
+        sampler.start()
     trainer.step()
     trainer.step()
-    peak = peak_memory_mb(device)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else sampler.stop()
     return {"peak_mb": peak, "step_mb": peak - before, "trainable": sum(p.numel() for p in trainer.params)}
 
 
@@ -264,7 +288,9 @@ def main() -> None:
         peer = "lora" if c == SUPERNET else c
         line = f"ours/PEFT {c:8} (PEFT at {peer:6}): time {seconds['ours', c] / seconds['peft', peer]:.3f}x"
         if memory:
-            line += f", peak memory {memory['ours', c]['peak_mb'] / memory['peft', peer]['peak_mb']:.3f}x"
+            ours, theirs = memory["ours", c], memory["peft", peer]
+            line += (f", peak memory {ours['peak_mb'] / theirs['peak_mb']:.3f}x"
+                     f" (the steps' own {ours['step_mb'] / theirs['step_mb']:.3f}x)")
         print(f"{line}  [{end}, batch {args.batch}, {args.threads} threads, {args.device}]")
 
 
