@@ -292,22 +292,22 @@ def clevr_objects(rng: np.random.Generator, depths: list[float], resample: Calla
     return placed
 
 
-def clevr_images(rng: np.random.Generator, scenes: list[list]) -> np.ndarray:
+def clevr_images(rng: np.random.Generator, layouts: list[list]) -> np.ndarray:
     """The scenes drawn at twice the size (random floor brightness) and averaged down: antialiased."""
-    big = np.stack([scenes.clevr_scene(s, rng.uniform(0.4, 0.55), size=2 * IMAGE) for s in scenes])
+    big = np.stack([scenes.clevr_scene(s, rng.uniform(0.4, 0.55), size=2 * IMAGE) for s in layouts])
     return to_uint8(draw.downsample(big, 2))
 
 
 def render_clevr_count(rng: np.random.Generator, labels: np.ndarray, part: str) -> np.ndarray:
     """3 to 10 solids (label = count - 3) at depths 4 to 8.5, none hidden (they overlap by 10% at most)."""
-    scenes = []
+    layouts = []
     for label in labels:
         objects: list = []
         while not objects:
             new_depth = lambda: float(rng.uniform(4.0, 8.5))  # noqa: E731
             objects = clevr_objects(rng, [new_depth() for _ in range(label + 3)], new_depth)
-        scenes.append(objects)
-    return clevr_images(rng, scenes)
+        layouts.append(objects)
+    return clevr_images(rng, layouts)
 
 
 DIST_EDGES = np.linspace(1 / 4, 1 / 12, 7)  # 1/depth of the nearest solid, bins from nearest (label 0) to farthest
@@ -315,15 +315,15 @@ DIST_EDGES = np.linspace(1 / 4, 1 / 12, 7)  # 1/depth of the nearest solid, bins
 
 def render_clevr_dist(rng: np.random.Generator, labels: np.ndarray, part: str) -> np.ndarray:
     """2 to 6 solids; label = the bin (of 6, equal in 1/depth over depths 4 to 12) of the nearest one's depth."""
-    scenes = []
+    layouts = []
     for label in labels:
         objects: list = []
         while not objects:
             nearest = 1 / rng.uniform(DIST_EDGES[label + 1], DIST_EDGES[label])
             farther = lambda nearest=nearest: float(rng.uniform(nearest + 0.4, 14.0))  # noqa: E731
             objects = clevr_objects(rng, [nearest] + [farther() for _ in range(rng.integers(1, 6))], farther)
-        scenes.append(objects)
-    return clevr_images(rng, scenes)
+        layouts.append(objects)
+    return clevr_images(rng, layouts)
 
 
 #: each task's renderer (:data:`glora.data.tasks.MINI_TASKS` declares the tasks)
