@@ -60,8 +60,10 @@ CODE = [ROOT]
 
 
 def env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(CODE[0]), os.environ.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)}
+    """The checkout under test first on the path; PYTHONSAFEPATH keeps ``-m``/``-c`` from putting the working
+    directory (the run's repository) in front of it."""
+    return {**os.environ, "PYTHONSAFEPATH": "1",
+            "PYTHONPATH": os.pathsep.join([str(CODE[0]), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
 def whole(argv: list[str], cwd: Path) -> float:

@@ -258,6 +258,22 @@ def test_slurm_profile_dry_run(workflow_copy):
     assert job_counts(run.stdout)["total"] == 1402
 
 
+def test_the_slurm_profile_asks_a_gpu_for_every_rule_that_declares_one():
+    """A rule with ``gpu=GPU`` in its resources gets no GPU under SLURM unless the profile's set-resources name it
+    (the weight-sharing diagnostic once ran on no GPU slot); and the test cluster's overrides cover the same rules."""
+    declared = set()
+    for path in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"^rule ", path.read_text(), flags=re.M)[1:]:
+            if re.search(r"^\s+gpu=GPU,", block, flags=re.M):
+                declared.add(block.split(":", 1)[0].strip())
+    assert {"train", "search", "evaluate", "standalone"} <= declared  # the reader finds them
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    asked = {rule for rule, res in profile["set-resources"].items() if res.get("gpu")}
+    assert asked == declared
+    overrides = yaml.safe_load((ROOT / "tests/slurm/overrides.yaml").read_text())["set-resources"]
+    assert declared - {"llm_train", "llm_search", "llm_evaluate"} <= set(overrides)
+
+
 def test_paper_dry_run_with_table_2(workflow_copy):
     """experiments.llm on: Table 2's five tuned rows (three GLoRA searched) and two base models, planned without
     the LLaMA weights; rows naming an undeclared model are an error that says where to declare it."""

@@ -164,7 +164,8 @@ def test_fewshot_paper_hint_and_wrong_counts(tmp_path):
     message = str(err.value)
     assert f"{ann / 'train_meta.list.num_shot_1.seed_0'}: 1 lines, expected 100" in message
     assert f"{ann / 'train_meta.list.num_shot_16.seed_2'}: list file not found" in message
-    assert message.endswith("use the few-shot splits of NOAH / CoOp; each <root>/<dataset>/annotations/ needs "
+    assert message.endswith("use `python -m glora prepare fewshot` (docs/data.md) or the few-shot splits of NOAH / "
+                            "CoOp; each <root>/<dataset>/annotations/ needs "
                             "train_meta.list.num_shot_{K}.seed_{S}, val_meta.list and test_meta.list.")
 
 

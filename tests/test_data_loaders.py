@@ -126,7 +126,8 @@ def test_vtab_build_errors_name_the_fix(dtd):
     with pytest.raises(DataError, match=r"unknown VTAB split 'train'; known: \['train800', 'val200'"):
         build("vtab", "dtd", "train", dtd)
     with pytest.raises(DataError, match=f"{dtd / 'dtd' / 'test.txt'}: list file not found\nTo obtain VTAB-1K: use "
-                                        r"the VTAB-1K export used by NOAH/FacT \(vtab-1k.zip\)"):
+                                        r"`python -m glora prepare vtab` \(docs/data.md\), the VTAB-1K export used by "
+                                        r"NOAH/FacT \(vtab-1k.zip\)"):
         build("vtab", "dtd", "test", dtd)
     with pytest.raises(ValueError, match="shot/seed pick a few-shot training list; family 'vtab' has none"):
         build("vtab", "dtd", "train800", dtd, shot=1)
@@ -206,7 +207,8 @@ def test_fewshot_train_split_augments_and_needs_shot_and_seed(pets):
     with pytest.raises(DataError, match=r"unknown few-shot dataset 'pets'; known .*\['food101', "):
         build("fewshot", "pets", "test", pets)
     with pytest.raises(DataError, match="train_meta.list.num_shot_2.seed_1: list file not found\nTo obtain the "
-                                        "few-shot data: use the few-shot splits of NOAH / CoOp"):
+                                        "few-shot data: use `python -m glora prepare fewshot` \\(docs/data.md\\) "
+                                        "or the few-shot splits of NOAH / CoOp"):
         build("fewshot", "oxford-pets", "train", pets, shot=2, seed=1)
 
 

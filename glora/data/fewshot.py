@@ -19,8 +19,9 @@ from glora.data.transforms import FewShotRecipe, eval_transform, train_transform
 from glora.models import Backbone
 
 SPLITS = ("train", "val", "test")
-HINT = ("To obtain the few-shot data: use the few-shot splits of NOAH / CoOp; each <root>/<dataset>/annotations/ "
-        "needs train_meta.list.num_shot_{K}.seed_{S}, val_meta.list and test_meta.list.")
+HINT = ("To obtain the few-shot data: use `python -m glora prepare fewshot` (docs/data.md) or the few-shot "
+        "splits of NOAH / CoOp; each <root>/<dataset>/annotations/ needs train_meta.list.num_shot_{K}.seed_{S}, "
+        "val_meta.list and test_meta.list.")
 
 
 def fewshot_sets(root: str | Path) -> dict[str, FewShotSet]:

@@ -52,7 +52,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("imagenet_r", "wnid", 30000, "ImageNet-R (imagenet-r.tar, github.com/hendrycks/imagenet-r)",
             "imagenet_r_synsets.txt"),
 ]}
-HINT = ("To obtain the ImageNet variants: their official releases, extracted to <root>/<variant>/: "
+HINT = ("To obtain the ImageNet variants: `python -m glora prepare imagenet` (docs/data.md), or their "
+        "official releases, extracted to <root>/<variant>/: "
         + "; ".join(f"{v.name}: {v.release}" for v in VARIANTS.values()) + ".")
 
 

@@ -18,8 +18,9 @@ from glora.data.tasks import GROUPS, SPLITS, VTAB_TASKS, VtabTask
 from glora.data.transforms import vtab_transform
 from glora.models import Backbone
 
-HINT = ("To obtain VTAB-1K: use the VTAB-1K export used by NOAH/FacT (vtab-1k.zip), or build it from TFDS with "
-        "the VTAB scripts; each <root>/<task>/ needs train800.txt, val200.txt, train800val200.txt and test.txt.")
+HINT = ("To obtain VTAB-1K: use `python -m glora prepare vtab` (docs/data.md), the VTAB-1K export used by "
+        "NOAH/FacT (vtab-1k.zip), or build it from TFDS with the VTAB scripts; each <root>/<task>/ needs "
+        "train800.txt, val200.txt, train800val200.txt and test.txt.")
 
 
 def vtab_tasks(root: str | Path) -> dict[str, VtabTask]:
