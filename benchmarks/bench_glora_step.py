@@ -38,6 +38,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from supernet import trained_like
 
 import glora
 from glora.models import create_backbone, get_backbone
@@ -54,9 +55,7 @@ def build(config: str, backbone: str, device: str) -> torch.nn.Module:
         glora.set_impl(model, "fast" if config == "glora" else "reference")
         for layer in glora.glora_layers(model).values():  # same paths in both configurations
             layer.generator = torch.Generator().manual_seed(1)
-            with torch.no_grad():  # a trained supernet has non-zero factors
-                for p in layer.support_tensors().values():
-                    p.normal_(0, 0.01)
+        trained_like(model)
     elif config == "lora":
         names = glora.apply_glora(model, ranks=(8,), target_modules=r"blocks\.\d+\.attn\.qkv")
         glora.set_choices(model, dict.fromkeys(names, {"A": "none", "B": "lora8", "C": "none", "D": "none",

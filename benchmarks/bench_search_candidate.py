@@ -22,6 +22,7 @@ import statistics
 import time
 
 import torch
+from supernet import trained_like
 
 import glora
 from glora.data.loading import Batches, accuracy
@@ -48,10 +49,7 @@ def main() -> None:
     spec = get_backbone(args.backbone)
     supernet = create_backbone(args.backbone, num_classes=100).to(args.device).eval()
     glora.apply_glora(supernet, ranks=(8, 4))
-    with torch.no_grad():  # a trained supernet has non-zero support tensors
-        for layer in glora.glora_layers(supernet).values():
-            for p in layer.support_tensors().values():
-                p.normal_(0, 0.01)
+    trained_like(supernet)
     space = glora.SearchSpace.from_model(supernet)
     merge = SubnetMerger(supernet)
     untouched = create_backbone(args.backbone, num_classes=100).to(args.device).eval()

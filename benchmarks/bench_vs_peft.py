@@ -40,6 +40,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from supernet import trained_like
 
 import glora
 from glora.models import create_backbone, get_backbone
@@ -99,11 +100,7 @@ def our_model(config: str, device: str) -> torch.nn.Module:
     else:
         names = glora.apply_glora(model, ranks=(8,))
         glora.set_choices(model, dict.fromkeys(names, CONFIGS[config][0]))
-    with torch.no_grad():
-        for layer in glora.glora_layers(model).values():
-            for p in layer.support_tensors().values():
-                if p.requires_grad:
-                    p.normal_(0, 0.01)
+    trained_like(model)
     return model
 
 

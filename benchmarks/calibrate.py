@@ -78,13 +78,9 @@ def build(config: dict, backbone: str, kind: str, device: torch.device) -> tuple
         if spec.train_hooks is not None:
             hook = spec.train_hooks(model)[0]
         if kind == "glora":
-            import glora
+            from supernet import trained_like
 
-            with torch.no_grad():  # a trained supernet: non-zero factors
-                for layer in glora.glora_layers(model).values():
-                    for p in layer.support_tensors().values():
-                        if p.requires_grad:
-                            p.normal_(0, 0.01)
+            trained_like(model)
     return model.to(device), hook
 
 

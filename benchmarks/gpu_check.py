@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from supernet import trained_like  # noqa: E402
+
 import glora  # noqa: E402
 from glora.layout import Layout  # noqa: E402
 from glora.models import create_backbone, get_backbone  # noqa: E402
@@ -63,11 +65,7 @@ def run(cmd: list[str], timeout: float, cwd: Path = ROOT) -> subprocess.Complete
 
 
 def random_support(model: torch.nn.Module, std: float = 0.02, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in glora.glora_layers(model).values():
-            for p in layer.support_tensors().values():
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
+    trained_like(model, std, torch.Generator().manual_seed(seed))
 
 
 # -- CPU-side parts ---------------------------------------------------------------------------------------------
