@@ -1,9 +1,8 @@
-"""Issue 20 without timing anything: the LoRA-A fast path is bit-identical to the operations it replaced, --help
+"""Issue 20 without timing anything: the fast paths are bit-identical to the operations they replaced, --help
 imports no torch, Table 4's measurement records its load and spread and runs alone, and `glora plan` counts the
 jobs the Snakefile plans and estimates from measured rows only."""
 
 import csv
-import itertools
 import json
 import re
 import subprocess
@@ -32,29 +31,81 @@ def previous_lora_a_forward(layer, x, choice):
     return F.linear(x, weight if b is None else weight + b, bias)
 
 
+def previous_forward(layer, x, choice):
+    """The whole fast forward as it was before issue 20: the LoRA-A path above, and the other paths with autograd
+    through ``addcmul`` and an in-place ``addmm_`` on a view of the (3-D) output."""
+    if choice["A"].startswith("lora"):
+        return previous_lora_a_forward(layer, x, choice)
+    bias = layer._bias(choice)
+    a = layer._factor(choice["A"], layer.A_d, layer.A_u)
+    y = F.linear(x, layer.weight, bias)
+    if a is not None:
+        a = a.squeeze(-1)
+        y = y * (1 + a) if bias is None else torch.addcmul(-(a * bias), y, 1 + a)
+    b = layer._factor(choice["B"], layer.B_d, layer.B_u)
+    if b is None:
+        return y
+    flat_x = x.reshape(-1, layer.in_features)
+    if isinstance(b, tuple):
+        down, up = flat_x @ b[1].T, b[0].T
+    else:
+        down, up = flat_x.sum(-1, keepdim=True), b.reshape(1, -1).expand(1, layer.out_features)
+    y.view(-1, layer.out_features).addmm_(down, up)
+    return y
+
+
+def outputs_and_grads(layer, forward, x, choice, grad=None):
+    layer.zero_grad(set_to_none=True)
+    xx = x.clone().requires_grad_(True)
+    out = forward(layer, xx, choice)
+    out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape) if grad is None else grad.to(out.dtype))
+    return [out.detach(), xx.grad, *(p.grad for p in layer.support_tensors().values())]
+
+
 @pytest.mark.parametrize("bias", [True, False])
-def test_lora_a_path_is_bit_identical_to_the_previous_operations(bias):
+def test_every_path_is_bit_identical_to_the_previous_operations(bias):
+    """Every choice of a layer: output, input gradient and every support tensor's gradient equal bit for bit to
+    the operations the fast path replaced (so the golden tables do not move)."""
+    from tests.conftest import all_choices
+
     torch.manual_seed(0)
     layer = glora.GLoRALinear(nn.Linear(48, 80, bias=bias), ranks=(8, 4))
     with torch.no_grad():
         for p in layer.support_tensors().values():
             p.normal_(0, 0.05)
     x = torch.randn(3, 7, 48)
-    for a, b, c in itertools.product(("lora8", "lora4"), layer.options["B"], ("lora4", "vector", "none")):
-        choice = {"A": a, "B": b, "C": c, "D": layer.options["D"][0], "E": "scalar"}
-        results = []
-        for forward in (previous_lora_a_forward, lambda lay, x, ch: lay.fast_forward(x, ch)):
-            layer.zero_grad(set_to_none=True)
-            xx = x.clone().requires_grad_(True)
-            out = forward(layer, xx, choice)
-            out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape))
-            results.append([out.detach(), xx.grad, *(p.grad for p in layer.support_tensors().values())])
-        for old, new in zip(*results):
-            assert (old is None and new is None) or torch.equal(old, new), choice
+    choices = all_choices(layer.options)
+    assert len(choices) == (5 * 5 * 4 * (3 if bias else 1) * 3)
+    for choice in choices:
+        old = outputs_and_grads(layer, previous_forward, x, choice)
+        new = outputs_and_grads(layer, lambda lay, x, ch: lay.fast_forward(x, ch), x, choice)
+        for before, after in zip(old, new):
+            assert (before is None and after is None) or torch.equal(before, after), choice
+
+
+def test_under_autocast_the_composed_path_runs_and_stays_close():
+    """bf16 autocast (CPU here, CUDA on a GPU) takes the composed LoRA-A path: finite, and near float32."""
+    from tests.conftest import all_choices
+
+    torch.manual_seed(0)
+    layer = glora.GLoRALinear(nn.Linear(48, 80), ranks=(8, 4))
+    with torch.no_grad():
+        for p in layer.support_tensors().values():
+            p.normal_(0, 0.05)
+    x, grad = torch.randn(3, 7, 48), torch.randn(3, 7, 80)
+    for choice in all_choices(layer.options)[::7]:
+        forward = lambda lay, x, ch: lay.fast_forward(x, ch)  # noqa: E731
+        exact = outputs_and_grads(layer, forward, x, choice, grad)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = outputs_and_grads(layer, forward, x, choice, grad)
+        for e, h in zip(exact, half):
+            assert (e is None) == (h is None), choice
+            if e is not None:  # bf16 keeps 8 bits: a few per cent of the tensor's norm
+                assert torch.isfinite(h).all() and (h.float() - e).norm() <= 0.03 * e.norm(), choice
 
 
 def test_a_training_step_is_bit_identical(vit_mini):
-    """One supernet step (random paths, the LoRA-A path among them) with the new and the old LoRA-A code."""
+    """Two supernet steps (random paths, every kind of path among them) with the new and the old operations."""
     from tests.conftest import randomize_support
 
     glora.apply_glora(vit_mini, ranks=(8, 4))
@@ -67,9 +118,8 @@ def test_a_training_step_is_bit_identical(vit_mini):
         for layer in glora.glora_layers(vit_mini).values():
             layer.set_choice(None)
             layer.generator = torch.Generator().manual_seed(5)
-            if old:  # the previous LoRA-A path, the rest unchanged
-                layer.fast_forward = (lambda lay: lambda x, ch: previous_lora_a_forward(lay, x, ch)
-                                      if ch["A"].startswith("lora") else type(lay).fast_forward(lay, x, ch))(layer)
+            if old:
+                layer.fast_forward = (lambda lay: lambda x, ch: previous_forward(lay, x, ch))(layer)
         params = [p for p in vit_mini.parameters() if p.requires_grad]
         optim = torch.optim.AdamW(params, lr=1e-2)
         for _ in range(2):
@@ -80,6 +130,7 @@ def test_a_training_step_is_bit_identical(vit_mini):
         for layer in glora.glora_layers(vit_mini).values():
             layer.__dict__.pop("fast_forward", None)
     assert all(torch.equal(after[0][k], after[1][k]) for k in after[0])
+    assert any(not torch.equal(after[0][k], start[k]) for k in start)  # the steps did change the support tensors
 
 
 def test_help_imports_no_torch():

@@ -12,9 +12,10 @@ zero, the ``_u`` factors xavier-uniform, so a fresh supernet computes exactly th
 
 The forward never materialises an (out, in) matrix unless the choice needs one (a LoRA-type A,
 because W0 ⊙ (A_d A_u) has no low-rank shortcut; B is then folded into that matrix too, by
-:class:`_LoraWeight`, bit-identical to autograd through the plain operations with less memory traffic):
+:class:`_LoraLinear` -- or :class:`_LoraWeight` and ``F.linear`` under autocast -- bit-identical to autograd
+through the plain operations, with less memory traffic):
 
-- A vector/scalar scales the output of ``x @ W0ᵀ``;
+- A vector/scalar scales the output of ``x @ W0ᵀ`` (:class:`_ScaleShift`);
 - B LoRA is ``(x @ B_uᵀ) @ B_dᵀ``, B vector/scalar is ``sum(x) · b``;
 - C, D, E only change the bias, a matrix-vector product.
 
@@ -91,6 +92,67 @@ class _LoraWeight(torch.autograd.Function):
         elif b_d is not None and ctx.needs_input_grad[3]:
             grads[3] = grad.sum_to_size(b_d.shape)  # as autograd's broadcasting add
         return tuple(grads)
+
+
+class _LoraLinear(torch.autograd.Function):
+    """``F.linear(x, W', bias)`` with W' = W0 + W0 ⊙ (a_d a_u) + B built as :class:`_LoraWeight` builds it,
+    for float32 outside autocast (under autocast the layer composes ``_LoraWeight`` and ``F.linear``).
+
+    Owning the product lets it reuse its buffers: W' is written over ``a_d @ a_u`` and W0 ⊙ (W's gradient)
+    over that gradient, two (out, in) allocations fewer per layer and step. The operations and their
+    operands are those of autograd through ``F.linear`` and ``_LoraWeight`` (the input gradient ``g W'``,
+    the weight gradient ``gᵀ x``, the bias gradient summed over rows), so values and gradients are
+    bit-identical to that composition (``tests/test_performance.py``)."""
+
+    @staticmethod
+    def forward(ctx, x, bias, w0, a_d, a_u, b_d, b_u):
+        product = a_d @ a_u
+        weight = torch.addcmul(w0, w0, product, out=product)
+        if b_d is not None:
+            weight.add_(b_d @ b_u if b_u is not None else b_d)
+        ctx.save_for_backward(x, weight, w0, a_d, a_u, b_d, b_u)
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, w0, a_d, a_u, b_d, b_u = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        grads = [None] * 7
+        grads[0] = grad.mm(weight) if need[0] else None
+        grads[1] = grad.sum(0) if need[1] else None
+        if not any(need[3:]):
+            return tuple(grads)
+        grad_w = grad.t().mm(x)  # W's gradient as autograd's addmm backward computes it for W'ᵀ
+        if b_d is not None and b_u is not None:
+            grads[5] = grad_w.mm(b_u.t()) if need[5] else None
+            grads[6] = b_d.t().mm(grad_w) if need[6] else None
+        elif b_d is not None and need[5]:
+            grads[5] = grad_w.sum_to_size(b_d.shape)
+        if need[3] or need[4]:
+            grad_a = grad_w.mul_(w0)  # W0 ⊙ gradient, over the gradient (B's are taken already)
+            grads[3] = grad_a.mm(a_u.t()) if need[3] else None
+            grads[4] = a_d.t().mm(grad_a) if need[4] else None
+        return tuple(grads)
+
+
+class _ScaleShift(torch.autograd.Function):
+    """``addcmul(shift, y, scale)`` = shift + y ⊙ scale, the rescaling of a vector/scalar A.
+
+    Autograd's ``addcmul`` backward multiplies ``y`` by its ``value`` (1) before multiplying by the gradient, a
+    copy of an activation-sized tensor per layer and step; this backward multiplies by ``y`` itself, so the
+    gradients are bit-identical (x * 1 == x) with one pass fewer. The engine sums the broadcast inputs'
+    gradients to their shapes, as it does for ``addcmul``."""
+
+    @staticmethod
+    def forward(ctx, shift, y, scale):
+        ctx.save_for_backward(y if ctx.needs_input_grad[2] else None, scale)
+        return torch.addcmul(shift, y, scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, scale = ctx.saved_tensors
+        return (grad if ctx.needs_input_grad[0] else None, grad * scale if ctx.needs_input_grad[1] else None,
+                grad * y if ctx.needs_input_grad[2] else None)
 
 
 class GLoRALinear(nn.Module):
@@ -218,29 +280,32 @@ class GLoRALinear(nn.Module):
         paid for anyway. Otherwise a vector/scalar ``a`` rescales the output:
         ``(W0 ⊙ a) x + b' = (1 + a) ⊙ y - a ⊙ b'`` with ``y = W0 x + b'``, one fused pass that is
         exact when ``a = 0``. B is always low rank (vector and scalar are ``b 1ᵀ``) and is added in
-        place by one ``addmm_``.
+        place by one ``addmm_``. The work is done on the input flattened to 2-D (what ``F.linear``
+        does for a 3-D input anyway), so the in-place add is not on a view and autograd copies nothing.
         """
         bias = self._bias(choice)
+        flat_x = x.reshape(-1, self.in_features)
+        shape = (*x.shape[:-1], self.out_features)
         a = self._factor(choice["A"], self.A_d, self.A_u)
+        b = self._factor(choice["B"], self.B_d, self.B_u)
         if isinstance(a, tuple):  # W0 ⊙ (A_d A_u) has no low-rank shortcut: build W', B included
-            b = self._factor(choice["B"], self.B_d, self.B_u)
             b_d, b_u = b if isinstance(b, tuple) else (b, None)
-            return F.linear(x, _LoraWeight.apply(self.weight, *a, b_d, b_u), bias)
-        y = F.linear(x, self.weight, bias)
+            if torch.is_autocast_enabled(x.device.type):
+                return F.linear(flat_x, _LoraWeight.apply(self.weight, *a, b_d, b_u), bias).view(shape)
+            return _LoraLinear.apply(flat_x, bias, self.weight, *a, b_d, b_u).view(shape)
+        y = F.linear(flat_x, self.weight, bias)
         if a is not None:
             a = a.squeeze(-1)
-            y = y * (1 + a) if bias is None else torch.addcmul(-(a * bias), y, 1 + a)
-        b = self._factor(choice["B"], self.B_d, self.B_u)
+            y = y * (1 + a) if bias is None else _ScaleShift.apply(-(a * bias), y, 1 + a)
         if b is None:
-            return y
-        flat_x = x.reshape(-1, self.in_features)
+            return y.view(shape)
         if isinstance(b, tuple):  # (x B_uᵀ) B_dᵀ
             down, up = flat_x @ b[1].T, b[0].T
         else:  # B = b 1ᵀ: B x = b · sum(x)
             down, up = flat_x.sum(-1, keepdim=True), b.reshape(1, -1).expand(1, self.out_features)
         # y is fresh and saved by no one: add in place (in-place ops don't autocast, so match y's dtype)
-        y.view(-1, self.out_features).addmm_(down.to(y.dtype), up.to(y.dtype))
-        return y
+        y.addmm_(down.to(y.dtype), up.to(y.dtype))
+        return y.view(shape)
 
     def reference_forward(self, x: torch.Tensor, choice: Mapping[str, str] | None = None) -> torch.Tensor:
         """The plain formula: materialise W' and b' (Eq. 10), then one ``F.linear``."""
