@@ -52,6 +52,23 @@ runpy.run_module("glora", run_name="__main__", alter_sys=True)
 """
 
 
+#: a worker (glora.worker) whose forked children report their first open the same way
+WORKER_PROBE = r"""
+import os, sys, time
+from pathlib import Path
+def hook(event, args):  # in the worker's forks: their environment (the client's) names the prefixes
+    prefixes = os.environ.get("GLORA_PROBE_PREFIXES")
+    if event == "open" and prefixes and isinstance(args[0], str) and \
+            os.path.abspath(args[0]).startswith(tuple(prefixes.split(os.pathsep))):
+        sys.stderr.write(f"GLORA_PROBE {time.time():.6f}\n")
+        sys.stderr.flush()
+        os._exit(0)
+sys.addaudithook(hook)
+from glora.worker import serve
+serve(Path(sys.argv[1]), idle=float(sys.argv[2]))
+"""
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
@@ -73,15 +90,36 @@ def whole(argv: list[str], cwd: Path) -> float:
     return time.perf_counter() - t0
 
 
-def to_first_open(args: list[str], prefixes: list[Path], cwd: Path) -> float:
-    """Seconds from starting ``python -m glora args`` to its first open of a path under ``prefixes``."""
+def to_first_open(args: list[str], prefixes: list[Path], cwd: Path, worker: Path | None = None) -> float:
+    """Seconds from starting ``python -m glora args`` to its first open of a path under ``prefixes`` (in its own
+    process, or in the fork of ``worker``, whose probe hook reports it)."""
     e = {**env(), "GLORA_PROBE_PREFIXES": os.pathsep.join(str(p.resolve()) for p in prefixes)}
+    argv = [sys.executable, "-c", PROBE, *args]
+    if worker is not None:
+        e["GLORA_WORKER"], argv = str(worker), [sys.executable, "-m", "glora", *args]
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, env=e, capture_output=True, text=True)
+    out = subprocess.run(argv, cwd=cwd, env=e, capture_output=True, text=True)
     mark = re.search(r"GLORA_PROBE (\S+)", out.stderr)
     if not mark:
         raise RuntimeError(f"python -m glora {' '.join(args)} never opened {prefixes}:\n{out.stderr[-2000:]}")
     return float(mark.group(1)) - t0
+
+
+def start_worker(path: Path, cwd: Path) -> tuple[Path, subprocess.Popen]:
+    """A worker of the code under test with the probe hook, listening on ``path``."""
+    import socket
+
+    process = subprocess.Popen([sys.executable, "-c", WORKER_PROBE, str(path), "600"], cwd=cwd, env=env())
+    for _ in range(1200):
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(str(path))
+            return path, process
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            probe.close()
+    raise RuntimeError(f"the worker did not listen on {path}")
 
 
 def imports_torch(argv: list[str], cwd: Path) -> bool:
@@ -136,6 +174,8 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose glora is measured (default: "
                         "this one; another one gives the before/after numbers)")
     parser.add_argument("--ratios", action="store_true", help="print only the summary lines")
+    parser.add_argument("--worker", action="store_true", help="also measure the stages started through a worker "
+                        "(GLORA_WORKER, glora/worker.py); the share then uses those (give it a run made with one)")
     args = parser.parse_args()
     say = (lambda *a: None) if args.ratios else print
     CODE[0] = args.code.resolve()
@@ -151,6 +191,7 @@ def main() -> None:
         probes = mini_probes(results, Path(tmp)) if (results / "config.resolved.yaml").is_file() else {}
         if not probes:
             say(f"no finished mini run at {results}: start-up to real work and the share are skipped")
+        worker = start_worker(Path(tmp) / "w.sock", cwd) if args.worker and probes else None
         loads = []
         for _ in range(args.runs):
             loads.append(load())
@@ -160,7 +201,13 @@ def main() -> None:
                 samples.setdefault(name, []).append(whole(argv, cwd))
             for stage, (argv, prefixes) in probes.items():
                 samples.setdefault(f"{stage} to first input", []).append(to_first_open(argv, prefixes, cwd))
+                if worker:
+                    samples.setdefault(f"{stage} to first input, worker", []).append(
+                        to_first_open(argv, prefixes, cwd, worker[0]))
         loads.append(load())
+        if worker:
+            worker[1].terminate()
+            worker[1].wait()
     med = {k: statistics.median(v) for k, v in samples.items()}
     torch_in_help = imports_torch("-m glora export --help".split(), cwd)
     say(f"\n{'what':32} {'median s':>9} {'min s':>7} {'max s':>7}   ({args.runs} runs, load {min(loads):.2f}-"
@@ -171,10 +218,13 @@ def main() -> None:
     print(f"help: {max(med[h] for h in helps):.3f} s at most over {len(helps)} commands, imports torch: "
           f"{torch_in_help}  (target <= 0.5 s, no torch) {tag}")
     if probes:
+        mode = ", worker" if args.worker else ""
         for stage in ("export", "evaluate"):
-            print(f"{stage}: {med[f'{stage} to first input']:.3f} s to the first input (target <= 2.0 s) {tag}")
+            alone = f", {med[f'{stage} to first input']:.3f} s in its own process" if mode else ""
+            print(f"{stage}: {med[f'{stage} to first input{mode}']:.3f} s to the first input{mode and ' (worker)'}"
+                  f"{alone} (target <= 2.0 s) {tag}")
         startup = {"help": max(med[h] for h in helps),
-                   **{s: med[f"{s} to first input"] for s in ("train", "search", "export", "evaluate")}}
+                   **{s: med[f"{s} to first input{mode}"] for s in ("train", "search", "export", "evaluate")}}
         times = job_times(results / "benchmarks")
         total = sum(sum(v) for v in times.values())
         paid = 0.0
