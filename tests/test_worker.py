@@ -94,8 +94,9 @@ def test_a_stopped_or_killed_client_ends_its_stage(worker, tmp_path, how):
         (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources))
         before = len(jobs_in(log))
         client = subprocess.Popen(
-            [sys.executable, "-m", "glora", "prepare", "vtab", "--quiet", "--set", f"paths.sources={tmp_path}/sources.yaml",
-             "--set", f"paths.vtab={tmp_path}/vtab", "--set", f"paths.downloads={tmp_path}/dl"],
+            [sys.executable, "-m", "glora", "prepare", "vtab", "--quiet", "--set",
+             f"paths.sources={tmp_path}/sources.yaml", "--set", f"paths.vtab={tmp_path}/vtab", "--set",
+             f"paths.downloads={tmp_path}/dl"],
             cwd=ROOT, env={**os.environ, "GLORA_WORKER": str(sock)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: len(jobs_in(log)) > before and server.requests_for("vtab-1k.zip"), 120, "the download")
         child = jobs_in(log)[-1][0]
