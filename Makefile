@@ -90,7 +90,7 @@ bench: install $(BENCH)
 	$(BIN)/python benchmarks/bench_glora_step.py --ratios
 	$(BIN)/python benchmarks/bench_search_candidate.py --ratios
 	$(BIN)/python benchmarks/bench_vs_peft.py --ratios
-	$(BIN)/python benchmarks/bench_startup.py --ratios --results results/mini
+	$(BIN)/python benchmarks/bench_startup.py --ratios --worker --results results/mini
 
 # What no GPU has run yet (CUDA, bf16, pinned memory, loader workers; Table 4 and the plan's calibration rows on
 # the GPU; the CI overlay with --resources gpu=1), <= 8 min on one GPU; without a GPU: the CPU-side parts, exit 0.

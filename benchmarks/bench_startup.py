@@ -12,9 +12,15 @@ torchvision, whose ``ops/roi_align.py`` imports ``torch._dynamo``) and the packa
 - the share of the mini suite's job time spent in start-up: for every Snakemake benchmark file of the run
   (``results/mini/benchmarks/**.tsv``, one per job), the start-up of its stage over the job's wall time.
 
+With ``--worker`` the same command lines are also started through a start-up worker (``glora/worker.py``, what
+``make run``/``mini``/``ci`` use): a worker of the code under test, with the same audit hook, forks per command,
+and the time is again from starting ``python -m glora`` to the fork's first open of its input. The share then
+uses those times: give it the benchmark files of a run made with a worker.
+
 Every number is the median of ``--runs`` runs, interleaved; the load average is printed beside it.
 
     python benchmarks/bench_startup.py --results results/mini            # inside the repository, after a run
+    python benchmarks/bench_startup.py --results results/mini --worker   # ... a run made by make run/mini
     python benchmarks/bench_startup.py --ratios                           # only the summary lines (make bench)
 
 Targets (issue 20): ``--help`` <= 0.5 s without torch; export/evaluate start-up <= 2.0 s; the start-up share of
@@ -149,10 +155,13 @@ def mini_probes(results: Path, tmp: Path) -> dict[str, tuple[list[str], list[Pat
     }
 
 
-def job_times(benchmarks: Path) -> dict[str, list[float]]:
-    """Wall seconds of every job of a run, by stage (the folder after the experiment: train, export, ...)."""
+def job_times(benchmarks: Path, like: Path | None = None) -> dict[str, list[float]]:
+    """Wall seconds of every job of a run, by stage (the folder after the experiment: train, export, ...); with
+    ``like`` (another run's benchmark folder) only the jobs that run has too, for a before/after on one job set."""
     out: dict[str, list[float]] = {}
     for tsv in sorted(benchmarks.rglob("*.tsv")):
+        if like is not None and not (like / tsv.relative_to(benchmarks)).is_file():
+            continue
         parts = tsv.relative_to(benchmarks).parts
         stage = parts[1] if len(parts) > 2 else parts[0]
         lines = tsv.read_text().splitlines()
@@ -174,6 +183,8 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose glora is measured (default: "
                         "this one; another one gives the before/after numbers)")
     parser.add_argument("--ratios", action="store_true", help="print only the summary lines")
+    parser.add_argument("--same-jobs-as", type=Path, metavar="RUN", help="the share over the jobs that this other "
+                        "run (its results folder) has too, e.g. the quick subset's jobs within a whole mini run")
     parser.add_argument("--worker", action="store_true", help="also measure the stages started through a worker "
                         "(GLORA_WORKER, glora/worker.py); the share then uses those (give it a run made with one)")
     args = parser.parse_args()
@@ -225,7 +236,7 @@ def main() -> None:
                   f"{alone} (target <= 2.0 s) {tag}")
         startup = {"help": max(med[h] for h in helps),
                    **{s: med[f"{s} to first input{mode}"] for s in ("train", "search", "export", "evaluate")}}
-        times = job_times(results / "benchmarks")
+        times = job_times(results / "benchmarks", args.same_jobs_as and args.same_jobs_as.resolve() / "benchmarks")
         total = sum(sum(v) for v in times.values())
         paid = 0.0
         for stage, walls in times.items():
