@@ -83,8 +83,10 @@ def forward(argv: list[str]) -> int | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "package": str(PACKAGE),
-                   "executable": sys.executable}
+        umask = os.umask(0o022)
+        os.umask(umask)
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
+                   "package": str(PACKAGE), "executable": sys.executable}
         _send(conn, request, [0, 1, 2])
         messages = _lines(conn)
         reply = next(messages, None)
@@ -141,11 +143,13 @@ def _refusal(request: dict, state: dict[str, float], threads: int) -> str | None
     return None
 
 
-def _child(conn: socket.socket, listener: socket.socket, request: dict, fds: list[int]) -> None:
-    """In the fork: become the client's process (streams, directory, environment, argv) and run the stage."""
+def _child(conn: socket.socket, others: list[socket.socket], request: dict, fds: list[int]) -> None:
+    """In the fork: become the client's process (streams, directory, environment, umask, argv) and run the stage.
+    ``others``: the worker's listening socket and its other jobs' connections, which this process must not hold."""
     import threading
 
-    listener.close()
+    for sock in others:
+        sock.close()
     for target, fd in zip((0, 1, 2), fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -153,6 +157,7 @@ def _child(conn: socket.socket, listener: socket.socket, request: dict, fds: lis
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(request["cwd"])
+    os.umask(request["umask"])
     os.environ.clear()
     os.environ.update(request["env"])
     sys.stdout.reconfigure(line_buffering=os.isatty(1), write_through=bool(os.environ.get("PYTHONUNBUFFERED")))
@@ -250,7 +255,7 @@ def serve(path: Path, idle: float = 120.0, log=None) -> None:
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child(conn, listener, request, fds)
+                    _child(conn, [listener, *children.values()], request, fds)
                 for fd in fds:
                     os.close(fd)
                 children[pid] = conn

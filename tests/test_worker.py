@@ -19,6 +19,7 @@ import yaml
 from tests.http_server import FileServer
 
 ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--config", "config.yaml", "--config", "config/mini.yaml", "--config", "config/quick.yaml"]
 
 
 def glora_cmd(args, worker=None, extra_env=None, **kw):
@@ -65,12 +66,12 @@ def worker(tmp_path_factory):
 def test_a_stage_run_by_the_worker_prints_writes_and_exits_as_in_its_own_process(worker, tmp_path):
     sock, log = worker
     for args in (["space", "--backbone", "vit_mini", "--ranks", "4", "2"],  # torch and timm: a model is built
-                 ["plan", "--config", "config/quick.yaml"],
+                 ["plan", *QUICK],
                  ["plan", "--config", "no-such.yaml"]):  # bad input: one error line, exit 2
         own, forked = glora_cmd(args), glora_cmd(args, worker=sock)
         assert (forked.returncode, forked.stdout, forked.stderr) == (own.returncode, own.stdout, own.stderr), args
-        assert jobs_in(log)[-1][1] == " ".join(args)
-    assert own.returncode == 2 and own.stderr.startswith("error: ") and "no-such.yaml" in own.stderr
+        assert jobs_in(log)[-1][1] == " ".join(args) and own.returncode == (2 if "no-such.yaml" in args else 0)
+    assert own.stderr.startswith("error: ") and "no-such.yaml" in own.stderr
     assert f"job {jobs_in(log)[-1][0]}: {{'exit': 2}}" in log.read_text()
     # a Snakemake rule's log: redirection is the client's descriptor, which the stage writes to
     with open(tmp_path / "job.log", "w") as out:
@@ -78,6 +79,12 @@ def test_a_stage_run_by_the_worker_prints_writes_and_exits_as_in_its_own_process
                        env={**os.environ, "GLORA_WORKER": str(sock)}, check=True)
     assert '"max_params": 169088' in (tmp_path / "job.log").read_text()
     assert jobs_in(log)[-1][1] == "space --backbone vit_mini"
+    # the files the stage creates follow the client's umask, not the worker's
+    logged = tmp_path / "plan.log"
+    args = ["plan", *QUICK, "--log", str(logged)]
+    subprocess.run([sys.executable, "-m", "glora", *args], cwd=ROOT, env={**os.environ, "GLORA_WORKER": str(sock)},
+                   capture_output=True, check=True, preexec_fn=lambda: os.umask(0o077))
+    assert jobs_in(log)[-1][1] == " ".join(args) and (logged.stat().st_mode & 0o777) == 0o600
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
