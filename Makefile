@@ -31,7 +31,7 @@ install: $(STAMP) $(LOGGER)
 # The start-up worker (glora/worker.py, docs/performance.md): one process imports torch and timm once and forks per
 # job, so the jobs do not each pay ~3.5 s of imports; it stops two minutes after the last job. If it cannot start,
 # GLORA_WORKER is empty and every job runs in its own process, as without it.
-WORKER = GLORA_WORKER="$$($(BIN)/python -m glora worker --detach --idle 120)"
+WORKER = GLORA_WORKER="$$($(BIN)/python -m glora.worker --detach --idle 120)"
 
 # The fast embedded default: a subset of the mini suite (config/quick.yaml) through every rule of the workflow, on
 # CPU, into results/mini; then the report and where to look.

@@ -22,7 +22,7 @@ the child terminates itself (SIGTERM: temporary files are removed as in any stag
 ``--idle`` seconds without a job. Snakemake's ``benchmark:`` files keep the job's wall time; their memory and
 CPU columns count the client only.
 
-    python -m glora worker --socket /tmp/w.sock --detach     # start one in the background, return when ready
+    python -m glora.worker --socket /tmp/w.sock --detach     # start one in the background, return when ready
     GLORA_WORKER=/tmp/w.sock python -m glora export ...       # this stage runs in a fork of it
 """
 
@@ -78,7 +78,7 @@ def _lines(conn: socket.socket):
 def forward(argv: list[str]) -> int | None:
     """Run ``argv`` in the worker named by ``$GLORA_WORKER``; its exit status, or None to run it here."""
     path = os.environ.get(ENV)
-    if not path or os.environ.get("SLURM_JOB_ID") or (argv and argv[0] == "worker"):
+    if not path or os.environ.get("SLURM_JOB_ID"):
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -289,7 +289,7 @@ def start(path: Path, idle: float, log_path: Path, timeout: float = 120.0) -> in
         return 0
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log:
-        process = subprocess.Popen([sys.executable, "-m", "glora", "worker", "--socket", str(path), "--idle",
+        process = subprocess.Popen([sys.executable, "-m", "glora.worker", "--socket", str(path), "--idle",
                                     str(idle), "--log", str(log_path)], stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=log, start_new_session=True, env={**os.environ, ENV: ""})
     deadline = time.monotonic() + timeout
@@ -314,3 +314,34 @@ def _answers(path: Path) -> bool:
     finally:
         probe.close()
 
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m glora.worker``: serve in the foreground, or start one in the background (``--detach``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m glora.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--socket", type=Path, help="the socket to listen on (default: one per checkout in the "
+                                                    "temporary directory; printed by --detach)")
+    parser.add_argument("--idle", type=float, default=120.0, help="exit after this many seconds without a job "
+                                                                  "(default: %(default)s)")
+    parser.add_argument("--detach", action="store_true", help="start in the background (unless one answers on "
+                                                              "the socket), return when it listens, print the socket")
+    parser.add_argument("--log", type=Path, help="append the worker's log here (default with --detach: beside "
+                                                 "the socket)")
+    args = parser.parse_args(argv)
+    path = args.socket or default_socket()
+    if args.detach:
+        code = start(path, args.idle, args.log or path.with_suffix(".log"))
+        if code == 0:
+            print(path)
+        return code
+    if args.log:
+        with open(args.log, "a") as log:
+            serve(path, args.idle, log)
+    else:
+        serve(path, args.idle)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -48,8 +48,10 @@ def gone(pid: int) -> bool:
 
 
 def start_worker(sock: Path, extra_env=None, cwd=ROOT) -> int:
-    """``python -m glora worker --detach``: prints the socket once it listens; the worker's pid from its log."""
-    out = glora_cmd(["worker", "--socket", str(sock), "--idle", "300", "--detach"], extra_env=extra_env, cwd=cwd)
+    """``python -m glora.worker --detach``: prints the socket once it listens; the worker's pid from its log."""
+    out = subprocess.run([sys.executable, "-m", "glora.worker", "--socket", str(sock), "--idle", "300", "--detach"],
+                         cwd=cwd, env={**os.environ, "GLORA_WORKER": "", **(extra_env or {})}, capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == str(sock), out.stderr
     return int(re.search(r"worker (\d+) on", sock.with_suffix(".log").read_text()).group(1))
 

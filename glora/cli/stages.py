@@ -176,34 +176,6 @@ def add_efficiency(stages) -> None:
     eff.set_defaults(func=_efficiency)
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from glora import worker
-
-    path = args.socket or worker.default_socket()
-    if args.detach:
-        code = worker.start(path, args.idle, args.log or path.with_suffix(".log"))
-        if code == 0:
-            print(path)
-        return code
-    log = open(args.log, "a") if args.log else None  # noqa: SIM115 - open for the worker's whole life
-    worker.serve(path, args.idle, log)
-    return 0
-
-
-def add_worker(stages) -> None:
-    work = stages.add_parser("worker", help="a start-up worker: imports torch and timm once and forks per job "
-                                            "(used with GLORA_WORKER=<socket>; make run/mini/ci start one)")
-    work.add_argument("--socket", type=Path, help="the socket to listen on (default: one per checkout in the "
-                                                  "temporary directory; printed by --detach)")
-    work.add_argument("--idle", type=float, default=120.0, help="exit after this many seconds without a job "
-                                                                "(default: %(default)s)")
-    work.add_argument("--detach", action="store_true", help="start in the background (unless one answers on the "
-                                                            "socket), return when it listens, print the socket")
-    work.add_argument("--log", type=Path, help="append the worker's log here (default with --detach: beside the "
-                                               "socket)")
-    work.set_defaults(func=_worker)
-
-
 def register(stages) -> None:
     """Add this module's stages to the ``python -m glora`` parser."""
     add_pretrain(stages)
@@ -214,4 +186,3 @@ def register(stages) -> None:
     add_export(stages)
     add_evaluate(stages)
     add_efficiency(stages)
-    add_worker(stages)
